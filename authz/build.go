@@ -1,0 +1,241 @@
+package authz
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/keys"
+	"github.com/tokengate/tokengate/verify"
+)
+
+// BuildOptions are the inputs of a Policy that do not come from the file.
+type BuildOptions struct {
+	// Logger receives verifier warnings; nil means slog.Default().
+	Logger *slog.Logger
+	// LookupEnv reads *_env secrets; nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// Now is the verifiers' clock; nil means time.Now.
+	Now func() time.Time
+	// HTTPClient is used for identity-provider calls; nil means a default.
+	HTTPClient *http.Client
+	// OnJWKSFetch is told the result of every JWKS fetch.
+	OnJWKSFetch func(verifier, result string, keys int)
+}
+
+// Build compiles a validated configuration into a Policy. Key files and
+// secrets are read and parsed here, so every mistake surfaces at start-up;
+// the returned error is a *config.Error naming each key path.
+func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.LookupEnv == nil {
+		o.LookupEnv = os.LookupEnv
+	}
+	var probs []config.Problem
+	verifiers := map[string]verify.Verifier{}
+	p := &Policy{byName: map[string]*Route{}, metadata: map[string]*Route{}}
+	for _, name := range sortedKeys(cfg.Verifiers) {
+		v, err := buildVerifier(name, cfg.Verifiers[name], cfg.Server.ClockSkew.D(), o)
+		if err != nil {
+			probs = append(probs, err.(config.Problem))
+			continue
+		}
+		verifiers[name] = v
+		p.verifiers = append(p.verifiers, v)
+	}
+	headerSet := map[string]bool{HeaderSub: true, HeaderIss: true, HeaderScopes: true, HeaderClientID: true, HeaderVerifier: true}
+	for _, rc := range cfg.Routes {
+		for h := range rc.ClaimHeaders {
+			headerSet[strings.ToLower(h)] = true
+		}
+	}
+	p.identityHeaders = sortedKeys(headerSet)
+	for i, rc := range cfg.Routes {
+		r, err := buildRoute(rc, verifiers, cfg.Verifiers, p.identityHeaders)
+		if err != nil {
+			probs = append(probs, config.Problem{Path: fmt.Sprintf("routes[%d].resource", i), Msg: err.Error()})
+			continue
+		}
+		p.routes = append(p.routes, r)
+		p.byName[r.Name] = r
+		if r.resource != "" {
+			mp, _ := metadataPath(r.resource)
+			if _, taken := p.metadata[mp]; !taken {
+				p.metadata[mp] = r
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return nil, &config.Error{Problems: probs}
+	}
+	return p, nil
+}
+
+func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[string]config.Verifier, identity []string) (*Route, error) {
+	r := &Route{
+		Name:        rc.Name,
+		pathPrefix:  rc.Match.PathPrefix,
+		pathExact:   rc.Match.PathExact,
+		methods:     rc.Match.Methods,
+		anonymous:   rc.AllowAnonymous,
+		required:    rc.RequiredScopes,
+		resource:    rc.Resource,
+		authServers: rc.AuthorizationServers,
+		forwardAuth: rc.ForwardAuthorization,
+		scopeParam:  strings.Join(rc.RequiredScopes, " "),
+	}
+	for _, h := range rc.Match.Hosts {
+		r.hosts = append(r.hosts, strings.ToLower(h))
+	}
+	for _, name := range rc.Verifiers {
+		v, ok := verifiers[name]
+		if !ok {
+			continue // reported by the verifier's own problem
+		}
+		b := binding{v: v}
+		if len(vcs[name].Audiences) == 0 && rc.Resource != "" {
+			b.audiences = []string{rc.Resource}
+		}
+		if v.Kind() == verify.KindJWT {
+			r.jwt = append(r.jwt, b)
+			if len(rc.AuthorizationServers) == 0 && !contains(r.authServers, v.Issuer()) {
+				r.authServers = append(r.authServers, v.Issuer())
+			}
+		} else {
+			r.other = append(r.other, b)
+		}
+	}
+	for _, h := range sortedKeys(rc.ClaimHeaders) {
+		r.claimHeaders = append(r.claimHeaders, claimHeader{header: strings.ToLower(h), claim: rc.ClaimHeaders[h]})
+	}
+	r.strip = append(r.strip, identity...)
+	if !r.forwardAuth {
+		r.strip = append(r.strip, "authorization")
+	}
+	if r.resource != "" {
+		var err error
+		if r.metadataURL, err = metadataURL(r.resource); err != nil {
+			return nil, err
+		}
+		doc := map[string]any{
+			"resource":                 r.resource,
+			"authorization_servers":    nonNil(r.authServers),
+			"scopes_supported":         nonNil(r.required),
+			"bearer_methods_supported": []string{"header"},
+		}
+		if r.metadataJSON, err = json.Marshal(doc); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// buildVerifier builds one verifier; its error is a config.Problem.
+func buildVerifier(name string, vc config.Verifier, skew time.Duration, o BuildOptions) (verify.Verifier, error) {
+	prefix := "verifiers." + name
+	problem := func(key string, err error) error {
+		return config.Problem{Path: prefix + "." + key, Msg: err.Error()}
+	}
+	switch vc.Type {
+	case config.TypeJWT:
+		jo := verify.JWTOptions{
+			Name:       name,
+			Issuer:     vc.Issuer,
+			Audiences:  vc.Audiences,
+			Algorithms: vc.Algorithms,
+			ScopeClaim: vc.ScopeClaim,
+			ClockSkew:  skew,
+			Now:        o.Now,
+			JWKSURI:    vc.JWKSURI,
+			Remote: verify.RemoteOptions{
+				Refresh:            vc.JWKSRefresh.D(),
+				MinRefetchInterval: vc.JWKSMinRefetchInterval.D(),
+				AllowInsecureHTTP:  vc.AllowInsecureHTTP,
+				Client:             o.HTTPClient,
+				Logger:             o.Logger,
+				OnFetch:            o.OnJWKSFetch,
+			},
+		}
+		sourceKey := "jwks_uri"
+		var err error
+		switch {
+		case vc.JWKSFile != "":
+			sourceKey = "jwks_file"
+			if jo.JWKS, err = os.ReadFile(vc.JWKSFile); err != nil {
+				return nil, problem(sourceKey, err)
+			}
+		case vc.PublicKey != "":
+			sourceKey = "public_key"
+			jo.PublicKeyPEM = []byte(vc.PublicKey)
+		case vc.PublicKeyFile != "":
+			sourceKey = "public_key_file"
+			if jo.PublicKeyPEM, err = os.ReadFile(vc.PublicKeyFile); err != nil {
+				return nil, problem(sourceKey, err)
+			}
+		case vc.HMACSecret != "" || vc.HMACSecretFile != "" || vc.HMACSecretEnv != "":
+			sourceKey, jo.HMACSecret, err = hmacSecret(vc, o.LookupEnv)
+			if err != nil {
+				return nil, problem(sourceKey, err)
+			}
+		}
+		v, err := verify.NewJWT(jo)
+		if err != nil {
+			key, msg, found := strings.Cut(err.Error(), ": ")
+			switch {
+			case !found:
+				key, msg = sourceKey, err.Error()
+			case key == "jwks_uri" || key == "jwks_file" || key == "public_key" || key == "hmac_secret":
+				key = sourceKey
+			}
+			return nil, config.Problem{Path: prefix + "." + key, Msg: msg}
+		}
+		return v, nil
+	default:
+		return nil, problem("type", fmt.Errorf("%q verifiers are not supported yet", vc.Type))
+	}
+}
+
+// hmacSecret reads the secret from whichever of hmac_secret,
+// hmac_secret_file and hmac_secret_env is set, decoding a "base64:" value.
+// It returns the key name for error messages. Errors never hold the secret.
+func hmacSecret(vc config.Verifier, lookup func(string) (string, bool)) (string, []byte, error) {
+	var raw string
+	key := "hmac_secret"
+	switch {
+	case vc.HMACSecretFile != "":
+		key = "hmac_secret_file"
+		b, err := os.ReadFile(vc.HMACSecretFile)
+		if err != nil {
+			return key, nil, err
+		}
+		raw = string(b)
+	case vc.HMACSecretEnv != "":
+		key = "hmac_secret_env"
+		v, ok := lookup(vc.HMACSecretEnv)
+		if !ok || v == "" {
+			return key, nil, fmt.Errorf("environment variable %s is not set", vc.HMACSecretEnv)
+		}
+		raw = v
+	default:
+		raw = string(vc.HMACSecret)
+	}
+	secret, err := keys.DecodeSecret(raw)
+	if err != nil {
+		return key, nil, err
+	}
+	return key, secret, nil
+}

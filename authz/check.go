@@ -1,0 +1,272 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/tokengate/tokengate/verify"
+)
+
+// Decision names, used in logs and metric labels.
+const (
+	DecisionAllow = "allow"
+	DecisionDeny  = "deny"
+)
+
+// Reasons that are not verification error codes.
+const (
+	ReasonOK          = "ok"
+	ReasonAnonymous   = "anonymous"
+	ReasonNoRoute     = "route_not_found"
+	ReasonUnknownPin  = "route_unknown"
+	ReasonMetadata    = "metadata"
+	ReasonNoVerifiers = "verifier_not_found"
+)
+
+// Observer is told about every decision. It must not block.
+type Observer interface {
+	Observe(route, verifier, decision, reason string, d time.Duration)
+}
+
+// Service implements envoy.service.auth.v3.Authorization. It reads one
+// Policy snapshot per Check; SetPolicy swaps in a new one atomically.
+type Service struct {
+	authv3.UnimplementedAuthorizationServer
+
+	policy   atomic.Pointer[Policy]
+	log      *slog.Logger
+	observer Observer
+}
+
+// NewService returns a Check service answering with p.
+func NewService(p *Policy, log *slog.Logger, obs Observer) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Service{log: log, observer: obs}
+	s.policy.Store(p)
+	return s
+}
+
+// SetPolicy swaps in a new policy; Checks in flight finish on the old one.
+func (s *Service) SetPolicy(p *Policy) { s.policy.Store(p) }
+
+// Policy returns the policy in use.
+func (s *Service) Policy() *Policy { return s.policy.Load() }
+
+// outcome is one decision before it is turned into a CheckResponse.
+type outcome struct {
+	route    *Route
+	verifier string
+	reason   string
+	status   int // 0 for allow
+	err      error
+	id       *verify.Identity
+	body     []byte // for a 200 metadata answer
+}
+
+// Check implements the ext_authz v3 Check RPC. It never returns an error:
+// every failure is an answer, so Envoy never falls back to its own default.
+func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	start := time.Now()
+	p := s.policy.Load()
+	out := s.decide(ctx, p, req)
+	resp := out.response(p)
+	routeName := ""
+	if out.route != nil {
+		routeName = out.route.Name
+	}
+	decision := DecisionAllow
+	if out.status != 0 {
+		decision = DecisionDeny
+	}
+	if s.observer != nil {
+		s.observer.Observe(routeName, out.verifier, decision, out.reason, time.Since(start))
+	}
+	if decision == DecisionDeny && out.status != 200 {
+		attrs := []any{"route", routeName, "status", out.status, "code", out.reason}
+		if out.verifier != "" {
+			attrs = append(attrs, "verifier", out.verifier)
+		}
+		if out.err != nil && out.err.Error() != out.reason {
+			attrs = append(attrs, "detail", out.err.Error())
+		}
+		s.log.Info("deny", attrs...)
+	}
+	return resp, nil
+}
+
+func (s *Service) decide(ctx context.Context, p *Policy, req *authv3.CheckRequest) outcome {
+	attrs := req.GetAttributes()
+	h := attrs.GetRequest().GetHttp()
+	reqPath := pathOnly(h.GetPath())
+	method := h.GetMethod()
+
+	if method == "GET" && strings.HasPrefix(reqPath, WellKnownPRM) {
+		if r, ok := p.metadata[reqPath]; ok {
+			return outcome{route: r, reason: ReasonMetadata, status: 200, body: r.metadataJSON}
+		}
+	}
+
+	var route *Route
+	if pinned, ok := attrs.GetContextExtensions()[RouteContextKey]; ok {
+		if route = p.byName[pinned]; route == nil {
+			return outcome{reason: ReasonUnknownPin, status: 403}
+		}
+	} else if route = p.match(hostOnly(h.GetHost()), reqPath, method); route == nil {
+		return outcome{reason: ReasonNoRoute, status: 403}
+	}
+	if route.anonymous {
+		return outcome{route: route, reason: ReasonAnonymous}
+	}
+
+	raw, err := bearerToken(h.GetHeaders()["authorization"])
+	if err != nil {
+		return denied(route, "", err)
+	}
+	tok := verify.ParseToken(raw)
+
+	var (
+		scopeFail   *verify.Identity
+		unavailable error
+		firstErr    error
+		firstName   string
+		tried       bool
+	)
+	try := func(b binding) *verify.Identity {
+		tried = true
+		id, err := b.v.Verify(ctx, tok, b.audiences)
+		if err != nil {
+			if verify.IsUnavailable(err) {
+				if unavailable == nil {
+					unavailable = err
+					firstName = b.v.Name()
+				}
+			} else if firstErr == nil {
+				firstErr = err
+				if unavailable == nil {
+					firstName = b.v.Name()
+				}
+			}
+			return nil
+		}
+		if !hasAll(id.Scopes, route.required) {
+			if scopeFail == nil {
+				scopeFail = id
+			}
+			return nil
+		}
+		return id
+	}
+	if tok.LooksLikeJWT() {
+		iss := ""
+		if tok.Claims != nil {
+			iss = tok.Claims.Issuer
+		}
+		for _, b := range route.jwt {
+			if b.v.Issuer() == iss {
+				if id := try(b); id != nil {
+					return outcome{route: route, verifier: id.Verifier, reason: ReasonOK, id: id}
+				}
+			}
+		}
+	}
+	if !tried {
+		for _, b := range route.other {
+			if id := try(b); id != nil {
+				return outcome{route: route, verifier: id.Verifier, reason: ReasonOK, id: id}
+			}
+		}
+	}
+	switch {
+	case scopeFail != nil:
+		return outcome{route: route, verifier: scopeFail.Verifier, reason: verify.Code(verify.ErrScopeInsufficient), status: 403, err: verify.ErrScopeInsufficient}
+	case unavailable != nil:
+		return denied(route, firstName, unavailable)
+	case firstErr != nil:
+		return denied(route, firstName, firstErr)
+	case tok.LooksLikeJWT() && len(route.jwt) > 0:
+		if err := tok.Malformed(); err != nil {
+			return denied(route, "", err)
+		}
+		return denied(route, "", verify.ErrIssuerUntrusted)
+	default:
+		return denied(route, "", verify.ErrTokenMalformed)
+	}
+}
+
+// denied maps a verification error to its HTTP status.
+func denied(route *Route, verifier string, err error) outcome {
+	status := 401
+	switch {
+	case errors.Is(err, verify.ErrRequestMalformed):
+		status = 400
+	case errors.Is(err, verify.ErrScopeInsufficient):
+		status = 403
+	case verify.IsUnavailable(err):
+		status = 503
+	}
+	return outcome{route: route, verifier: verifier, reason: verify.Code(err), status: status, err: err}
+}
+
+func hasAll(have, want []string) bool {
+	for _, w := range want {
+		if !contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// bearerToken extracts the token from an Authorization header value.
+// Another scheme counts as no token; "Bearer" without exactly one token is
+// a malformed request.
+func bearerToken(h string) (string, error) {
+	if h == "" {
+		return "", verify.ErrTokenMissing
+	}
+	scheme, rest, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "bearer") {
+		return "", verify.ErrTokenMissing
+	}
+	tok := strings.TrimLeft(rest, " ")
+	if len(tok) > verify.MaxTokenSize {
+		return "", verify.ErrTokenTooLarge
+	}
+	if tok == "" {
+		return "", errors.Join(verify.ErrRequestMalformed, errors.New("empty bearer token"))
+	}
+	if !isB64Token(tok) {
+		return "", errors.Join(verify.ErrRequestMalformed, errors.New("bearer token has invalid characters or is not one token"))
+	}
+	return tok, nil
+}
+
+// isB64Token reports whether s is an RFC 6750 b64token:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' {
+			continue
+		}
+		break
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,215 @@
+// Package authz answers Envoy's ext_authz Check: it picks the route, hands
+// the bearer token to the route's verifiers and turns the outcome into an
+// allow (with identity headers) or a deny (with a standards-conformant
+// challenge).
+package authz
+
+import (
+	"context"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/tokengate/tokengate/verify"
+)
+
+// Identity headers set on allow and stripped from every request.
+const (
+	HeaderSub      = "x-auth-sub"
+	HeaderIss      = "x-auth-iss"
+	HeaderScopes   = "x-auth-scopes"
+	HeaderClientID = "x-auth-client-id"
+	HeaderVerifier = "x-auth-verifier"
+)
+
+// RouteContextKey is the ext_authz per-route context extension that pins a
+// route by name.
+const RouteContextKey = "tokengate_route"
+
+// WellKnownPRM is the RFC 9728 protected resource metadata path prefix.
+const WellKnownPRM = "/.well-known/oauth-protected-resource"
+
+// Policy is an immutable, compiled configuration: the ordered routes and
+// the verifiers they use. A new Policy replaces an old one whole.
+type Policy struct {
+	routes    []*Route
+	byName    map[string]*Route
+	verifiers []verify.Verifier
+	// metadata maps a well-known path to the route whose RFC 9728 document
+	// it serves.
+	metadata map[string]*Route
+	// identityHeaders are every header name tokengate sets, stripped from
+	// every request.
+	identityHeaders []string
+}
+
+// Route is one compiled route.
+type Route struct {
+	Name string
+
+	hosts      []string
+	pathPrefix string
+	pathExact  string
+	methods    []string
+
+	anonymous    bool
+	jwt          []binding
+	other        []binding
+	required     []string
+	resource     string
+	authServers  []string
+	claimHeaders []claimHeader
+	forwardAuth  bool
+
+	// Precomputed response parts.
+	metadataURL  string
+	metadataJSON []byte
+	scopeParam   string
+	// strip are the headers removed on allow when nothing sets them.
+	strip []string
+}
+
+type binding struct {
+	v         verify.Verifier
+	audiences []string
+}
+
+type claimHeader struct {
+	header, claim string
+}
+
+// Verifiers returns the policy's verifiers, sorted by name.
+func (p *Policy) Verifiers() []verify.Verifier { return p.verifiers }
+
+// Start starts the verifiers' background work (key refresh) until ctx ends.
+func (p *Policy) Start(ctx context.Context) {
+	for _, v := range p.verifiers {
+		v.Start(ctx)
+	}
+}
+
+// NotReady returns the names of the verifiers that cannot verify yet.
+func (p *Policy) NotReady() []string {
+	out := []string{}
+	for _, v := range p.verifiers {
+		if !v.Ready() {
+			out = append(out, v.Name())
+		}
+	}
+	return out
+}
+
+// Metadata returns the RFC 9728 document served at the well-known path p,
+// if a route has one there.
+func (p *Policy) Metadata(wellKnownPath string) ([]byte, bool) {
+	r, ok := p.metadata[wellKnownPath]
+	if !ok {
+		return nil, false
+	}
+	return r.metadataJSON, true
+}
+
+// match returns the first route matching the request, or nil.
+func (p *Policy) match(host, reqPath, method string) *Route {
+	for _, r := range p.routes {
+		if r.matches(host, reqPath, method) {
+			return r
+		}
+	}
+	return nil
+}
+
+func (r *Route) matches(host, reqPath, method string) bool {
+	if r.pathExact != "" {
+		if reqPath != r.pathExact {
+			return false
+		}
+	} else if !strings.HasPrefix(reqPath, r.pathPrefix) {
+		return false
+	}
+	if len(r.methods) > 0 && !contains(r.methods, method) {
+		return false
+	}
+	if len(r.hosts) > 0 {
+		ok := false
+		for _, h := range r.hosts {
+			if m, _ := path.Match(h, host); m {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// hostOnly strips the port from an :authority and lower-cases it.
+func hostOnly(authority string) string {
+	h := authority
+	if strings.HasPrefix(h, "[") {
+		if i := strings.IndexByte(h, ']'); i > 0 {
+			h = h[1:i]
+		}
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		h = h[:i]
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
+// pathOnly drops the query string and fragment of a :path.
+func pathOnly(p string) string {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
+
+// metadataPath returns the RFC 9728 well-known path for a resource URL:
+// the well-known prefix followed by the resource's path, without a
+// trailing slash.
+func metadataPath(resource string) (string, error) {
+	u, err := url.Parse(resource)
+	if err != nil {
+		return "", err
+	}
+	return WellKnownPRM + strings.TrimSuffix(u.EscapedPath(), "/"), nil
+}
+
+// metadataURL returns the absolute URL of the resource's metadata document.
+func metadataURL(resource string) (string, error) {
+	u, err := url.Parse(resource)
+	if err != nil {
+		return "", err
+	}
+	p, err := metadataPath(resource)
+	if err != nil {
+		return "", err
+	}
+	return u.Scheme + "://" + u.Host + p, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tokengate/tokengate/authz"
+	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/server"
+)
+
+// loadConfig reads --config (or TOKENGATE_CONFIG) and the environment, and
+// prints every problem with its key path.
+func loadConfig(path string, stderr io.Writer, cmd string) (*config.Config, int) {
+	if path == "" {
+		path = os.Getenv(config.EnvConfigFile)
+	}
+	cfg, err := config.Load(path, os.Environ())
+	if err != nil {
+		var cerr *config.Error
+		if errors.As(err, &cerr) {
+			fmt.Fprintf(stderr, "%s: invalid configuration", cmd)
+			if path != "" {
+				fmt.Fprintf(stderr, " in %s", path)
+			}
+			fmt.Fprintln(stderr, ":")
+			for _, p := range cerr.Problems {
+				fmt.Fprintln(stderr, p.String())
+			}
+			return nil, exitInvalid
+		}
+		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+		return nil, exitInvalid
+	}
+	return cfg, exitOK
+}
+
+func runServe(args []string, stdout, stderr io.Writer) int {
+	const name = "tokengate serve"
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (YAML); default $"+config.EnvConfigFile)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s [--config FILE]\n\nRuns the ext_authz gRPC server and the HTTP port.\n\n", name)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsageErr
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", name, fs.Arg(0))
+		return exitUsageErr
+	}
+	cfg, code := loadConfig(*path, stderr, name)
+	if cfg == nil {
+		return code
+	}
+	log := newLogger(cfg.Log, stderr)
+	slog.SetDefault(log)
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		printBuildError(stderr, name, err)
+		return exitInvalid
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Run(ctx); err != nil {
+		log.Error("server failed", "error", err)
+		return exitInvalid
+	}
+	return exitOK
+}
+
+func printBuildError(stderr io.Writer, cmd string, err error) {
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		fmt.Fprintf(stderr, "%s: invalid configuration:\n", cmd)
+		for _, p := range cerr.Problems {
+			fmt.Fprintln(stderr, p.String())
+		}
+		return
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func runConfigCheck(args []string, stdout, stderr io.Writer) int {
+	const name = "tokengate config check"
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (YAML); default $"+config.EnvConfigFile)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s --config FILE\n\nValidates the configuration and prints it with secrets redacted.\n\n", name)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsageErr
+	}
+	cfg, code := loadConfig(*path, stderr, name)
+	if cfg == nil {
+		return code
+	}
+	// Build the policy without starting it: key files, secrets and PEM
+	// blocks are read and checked as at start-up.
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := authz.Build(cfg, authz.BuildOptions{Logger: quiet}); err != nil {
+		printBuildError(stderr, name, err)
+		return exitInvalid
+	}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exitInvalid
+	}
+	_, _ = stdout.Write(out)
+	return exitOK
+}

@@ -1,0 +1,260 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tokengate/tokengate/verify"
+)
+
+// Defaults.
+const (
+	DefaultGRPCListen          = ":9191"
+	DefaultHTTPListen          = ":9192"
+	DefaultClockSkew           = 60 * time.Second
+	DefaultJWKSRefresh         = 15 * time.Minute
+	DefaultJWKSMinRefetch      = 10 * time.Second
+	DefaultIntrospectTimeout   = 2 * time.Second
+	DefaultIntrospectCacheTTL  = 60 * time.Second
+	DefaultIntrospectionClient = "basic"
+)
+
+func (c *Config) applyDefaults() {
+	if c.Server.GRPCListen == "" {
+		c.Server.GRPCListen = DefaultGRPCListen
+	}
+	if c.Server.HTTPListen == "" {
+		c.Server.HTTPListen = DefaultHTTPListen
+	}
+	if c.Server.ClockSkew == 0 {
+		c.Server.ClockSkew = Duration(DefaultClockSkew)
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	for name, v := range c.Verifiers {
+		switch v.Type {
+		case TypeJWT:
+			if v.JWKSURI != "" {
+				if v.JWKSRefresh == 0 {
+					v.JWKSRefresh = Duration(DefaultJWKSRefresh)
+				}
+				if v.JWKSMinRefetchInterval == 0 {
+					v.JWKSMinRefetchInterval = Duration(DefaultJWKSMinRefetch)
+				}
+			}
+		case TypeIntrospection:
+			if v.Timeout == 0 {
+				v.Timeout = Duration(DefaultIntrospectTimeout)
+			}
+			if v.CacheTTL == 0 {
+				v.CacheTTL = Duration(DefaultIntrospectCacheTTL)
+			}
+			if v.ClientAuth == "" {
+				v.ClientAuth = DefaultIntrospectionClient
+			}
+		}
+		c.Verifiers[name] = v
+	}
+}
+
+var (
+	namePattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	headerPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+)
+
+// Validate returns every problem in c, each with its key path. Loading
+// validates already; call it after changing a Config by hand.
+func (c *Config) Validate() []Problem {
+	var v validator
+	v.listen("server.grpc_listen", c.Server.GRPCListen)
+	v.listen("server.http_listen", c.Server.HTTPListen)
+	if c.Server.ClockSkew < 0 || c.Server.ClockSkew.D() > 10*time.Minute {
+		v.add("server.clock_skew", "must be between 0s and 10m")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		v.add("log.level", "must be one of debug, info, warn, error")
+	}
+	if !slices.Contains([]string{"json", "text"}, c.Log.Format) {
+		v.add("log.format", "must be json or text")
+	}
+	names := make([]string, 0, len(c.Verifiers))
+	for name := range c.Verifiers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		vc := c.Verifiers[name]
+		p := "verifiers." + name
+		if !namePattern.MatchString(name) {
+			v.add(p, "name may hold only letters, digits, '_' and '-'")
+		}
+		v.verifier(p, vc)
+	}
+	if len(c.Routes) == 0 {
+		v.add("routes", "at least one route is required")
+	}
+	seen := map[string]bool{}
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		if r.Name == "" {
+			v.add(p+".name", "is required")
+		} else if seen[r.Name] {
+			v.add(p+".name", fmt.Sprintf("duplicate route name %q", r.Name))
+		}
+		seen[r.Name] = true
+		v.route(p, r, c.Verifiers)
+	}
+	return v.probs
+}
+
+type validator struct{ probs []Problem }
+
+func (v *validator) add(path, msg string) { v.probs = append(v.probs, Problem{path, msg}) }
+
+func (v *validator) listen(path, addr string) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		v.add(path, "must be host:port (for example :9191 or 127.0.0.1:9191)")
+	}
+}
+
+func (v *validator) remoteURL(path, raw string, allowInsecure bool) {
+	if err := verify.CheckURL(raw, allowInsecure); err != nil {
+		v.add(path, err.Error())
+	}
+}
+
+func (v *validator) verifier(p string, vc Verifier) {
+	switch vc.Type {
+	case TypeJWT:
+		if vc.Issuer == "" {
+			v.add(p+".issuer", "is required")
+		}
+		sources := []string{}
+		for key, set := range map[string]bool{
+			"jwks_uri": vc.JWKSURI != "", "jwks_file": vc.JWKSFile != "",
+			"public_key": vc.PublicKey != "", "public_key_file": vc.PublicKeyFile != "",
+			"hmac_secret": vc.HMACSecret != "", "hmac_secret_file": vc.HMACSecretFile != "",
+			"hmac_secret_env": vc.HMACSecretEnv != "",
+		} {
+			if set {
+				sources = append(sources, key)
+			}
+		}
+		slices.Sort(sources)
+		switch len(sources) {
+		case 0:
+			v.add(p+".jwks_uri", "one key source is required: jwks_uri, jwks_file, public_key, public_key_file, hmac_secret, hmac_secret_file or hmac_secret_env")
+		case 1:
+		default:
+			v.add(p+"."+sources[1], "only one key source may be set, found "+strings.Join(sources, ", "))
+		}
+		if vc.JWKSURI != "" {
+			v.remoteURL(p+".jwks_uri", vc.JWKSURI, vc.AllowInsecureHTTP)
+			if vc.JWKSRefresh.D() < time.Second {
+				v.add(p+".jwks_refresh", "must be at least 1s")
+			}
+			if vc.JWKSMinRefetchInterval < 0 {
+				v.add(p+".jwks_min_refetch_interval", "must not be negative")
+			}
+		}
+		for i, a := range vc.Algorithms {
+			if !slices.Contains(SupportedAlgorithms, a) {
+				v.add(fmt.Sprintf("%s.algorithms[%d]", p, i), fmt.Sprintf("%q is not one of %s", a, strings.Join(SupportedAlgorithms, " ")))
+			}
+		}
+		for i, a := range vc.Audiences {
+			if a == "" {
+				v.add(fmt.Sprintf("%s.audiences[%d]", p, i), "must not be empty")
+			}
+		}
+	case TypeIntrospection:
+		if vc.IntrospectionURL == "" {
+			v.add(p+".introspection_url", "is required")
+		} else {
+			v.remoteURL(p+".introspection_url", vc.IntrospectionURL, vc.AllowInsecureHTTP)
+		}
+		if !slices.Contains([]string{"basic", "post"}, vc.ClientAuth) {
+			v.add(p+".client_auth", "must be basic or post")
+		}
+	case TypeStatic:
+		if len(vc.Tokens) == 0 {
+			v.add(p+".tokens", "at least one token is required")
+		}
+	case "":
+		v.add(p+".type", "is required (jwt, introspection or static)")
+	default:
+		v.add(p+".type", fmt.Sprintf("%q is not one of jwt, introspection, static", vc.Type))
+	}
+}
+
+// SupportedAlgorithms are the JWS algorithms tokengate verifies.
+var SupportedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
+
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+
+func (v *validator) route(p string, r Route, verifiers map[string]Verifier) {
+	m := r.Match
+	switch {
+	case m.PathPrefix != "" && m.PathExact != "":
+		v.add(p+".match", "path_prefix and path_exact are exclusive")
+	case m.PathPrefix == "" && m.PathExact == "":
+		v.add(p+".match.path_prefix", "path_prefix or path_exact is required (use \"/\" for everything)")
+	case m.PathPrefix != "" && !strings.HasPrefix(m.PathPrefix, "/"):
+		v.add(p+".match.path_prefix", "must start with /")
+	case m.PathExact != "" && !strings.HasPrefix(m.PathExact, "/"):
+		v.add(p+".match.path_exact", "must start with /")
+	}
+	for i, h := range m.Hosts {
+		if h == "" || strings.ContainsAny(h, " /") {
+			v.add(fmt.Sprintf("%s.match.hosts[%d]", p, i), "must be a host name or glob")
+		}
+	}
+	for i, meth := range m.Methods {
+		if !slices.Contains(httpMethods, meth) {
+			v.add(fmt.Sprintf("%s.match.methods[%d]", p, i), fmt.Sprintf("%q is not an upper-case HTTP method", meth))
+		}
+	}
+	if r.Resource != "" {
+		if u, err := url.Parse(r.Resource); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.Fragment != "" {
+			v.add(p+".resource", "must be an absolute http(s) URL without fragment")
+		}
+	}
+	for i, as := range r.AuthorizationServers {
+		if u, err := url.Parse(as); err != nil || u.Host == "" {
+			v.add(fmt.Sprintf("%s.authorization_servers[%d]", p, i), "must be an absolute URL")
+		}
+	}
+	for h := range r.ClaimHeaders {
+		if !headerPattern.MatchString(h) {
+			v.add(p+".claim_headers."+h, "header name must be lower-case letters, digits and '-'")
+		}
+	}
+	if r.AllowAnonymous {
+		if len(r.Verifiers) > 0 {
+			v.add(p+".verifiers", "must be empty on an allow_anonymous route")
+		}
+		return
+	}
+	if len(r.Verifiers) == 0 {
+		v.add(p+".verifiers", "at least one verifier is required (or allow_anonymous: true)")
+	}
+	for i, name := range r.Verifiers {
+		vc, ok := verifiers[name]
+		if !ok {
+			v.add(fmt.Sprintf("%s.verifiers[%d]", p, i), fmt.Sprintf("unknown verifier %q", name))
+			continue
+		}
+		if vc.Type == TypeJWT && len(vc.Audiences) == 0 && r.Resource == "" {
+			v.add(p+".resource", fmt.Sprintf("required because verifier %q sets no audiences", name))
+		}
+	}
+}

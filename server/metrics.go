@@ -1,0 +1,53 @@
+package server
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics holds tokengate's Prometheus collectors. Labels never carry token
+// values or subjects.
+type Metrics struct {
+	checks        *prometheus.CounterVec
+	checkDuration *prometheus.HistogramVec
+	jwksRefresh   *prometheus.CounterVec
+	jwksKeys      *prometheus.GaugeVec
+}
+
+// NewMetrics registers the collectors with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokengate_check_total",
+			Help: "Check decisions by route, verifier, decision and reason code.",
+		}, []string{"route", "verifier", "decision", "reason"}),
+		checkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tokengate_check_duration_seconds",
+			Help:    "Time to answer one Check, by route.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+		jwksRefresh: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokengate_jwks_refresh_total",
+			Help: "JWKS fetches by verifier and result (success, failure).",
+		}, []string{"verifier", "result"}),
+		jwksKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tokengate_jwks_keys",
+			Help: "Keys in use per JWKS verifier.",
+		}, []string{"verifier"}),
+	}
+	reg.MustRegister(m.checks, m.checkDuration, m.jwksRefresh, m.jwksKeys)
+	return m
+}
+
+// Observe implements authz.Observer.
+func (m *Metrics) Observe(route, verifier, decision, reason string, d time.Duration) {
+	m.checks.WithLabelValues(route, verifier, decision, reason).Inc()
+	m.checkDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// JWKSFetched records one JWKS fetch.
+func (m *Metrics) JWKSFetched(verifier, result string, keys int) {
+	m.jwksRefresh.WithLabelValues(verifier, result).Inc()
+	m.jwksKeys.WithLabelValues(verifier).Set(float64(keys))
+}

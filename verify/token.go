@@ -1,0 +1,104 @@
+package verify
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
+)
+
+// MaxTokenSize is the largest bearer token tokengate reads. Longer tokens are
+// rejected before any parsing.
+const MaxTokenSize = 16 << 10
+
+// Token is a bearer token parsed once per request, before any verifier sees
+// it. For a JWS-shaped token the header fields and the claims are decoded but
+// NOT verified: they only steer the choice of verifier and the cheap checks
+// that run before signature work.
+type Token struct {
+	// Raw is the token as sent. Never log it.
+	Raw string
+	// JWS reports whether Raw is a compact JWS whose header and payload decode.
+	JWS bool
+	// Alg, Kid and Typ are the protected header's values.
+	Alg, Kid, Typ string
+	// Crit reports whether the header carries a "crit" parameter.
+	Crit bool
+	// Claims are the unverified claims of a JWS-shaped token.
+	Claims *Claims
+	// Payload is the decoded (unverified) payload of a JWS-shaped token.
+	Payload []byte
+	// malformed explains why a token that looks like a JWS does not decode.
+	malformed error
+}
+
+// ParseToken splits and decodes raw without verifying anything. It never
+// fails: an opaque token is returned with JWS false, and a token that looks
+// like a JWS but does not decode remembers why, for the JWT verifiers.
+func ParseToken(raw string) *Token {
+	t := &Token{Raw: raw}
+	if strings.Count(raw, ".") != 2 {
+		return t
+	}
+	hdr, payload, _, err := jwsbb.SplitCompactString(raw)
+	if err != nil {
+		t.malformed = fmt.Errorf("%w: not a compact JWS", ErrTokenMalformed)
+		return t
+	}
+	h := jwsbb.HeaderParseCompact(hdr)
+	alg, err := jwsbb.HeaderGetString(h, "alg")
+	if err != nil {
+		t.malformed = fmt.Errorf("%w: header has no alg", ErrTokenMalformed)
+		return t
+	}
+	t.JWS = true
+	t.Alg = alg
+	t.Kid, _ = jwsbb.HeaderGetString(h, "kid")
+	t.Typ, _ = jwsbb.HeaderGetString(h, "typ")
+	t.Crit = jwsbb.HeaderHas(h, "crit")
+	if jwsbb.HeaderHas(h, "b64") {
+		// Unencoded payloads (RFC 7797) are never used for access tokens.
+		t.Crit = true
+	}
+	t.Payload, err = base64.RawURLEncoding.DecodeString(string(payload))
+	if err != nil {
+		t.malformed = fmt.Errorf("%w: payload is not base64url", ErrTokenMalformed)
+		return t
+	}
+	var c Claims
+	if err := json.Unmarshal(t.Payload, &c); err != nil {
+		t.malformed = fmt.Errorf("%w: claims: %v", ErrTokenMalformed, safeJSONError(err))
+		return t
+	}
+	t.Claims = &c
+	return t
+}
+
+// Malformed returns why a JWS-shaped token cannot be judged, or nil.
+func (t *Token) Malformed() error {
+	if t.malformed != nil {
+		return t.malformed
+	}
+	if !t.JWS {
+		return fmt.Errorf("%w: not a JWT", ErrTokenMalformed)
+	}
+	return nil
+}
+
+// LooksLikeJWT reports whether the token should go to JWT verifiers: it has
+// the three-segment shape, whether or not it decodes.
+func (t *Token) LooksLikeJWT() bool { return t.JWS || t.malformed != nil }
+
+// safeJSONError keeps the kind of a JSON error without echoing input bytes.
+func safeJSONError(err error) string {
+	switch e := err.(type) {
+	case *json.UnmarshalTypeError:
+		return fmt.Sprintf("claim %q has the wrong type", e.Field)
+	case *json.SyntaxError:
+		return fmt.Sprintf("invalid JSON at offset %d", e.Offset)
+	default:
+		return "invalid JSON"
+	}
+}
