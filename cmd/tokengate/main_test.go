@@ -48,11 +48,11 @@ routes:
 	t.Setenv("TOKENGATE_CONFIG", "")
 
 	tests := []struct {
-		name       string
-		args       []string
-		code       int
-		stdout     []string
-		stderr     []string
+		name        string
+		args        []string
+		code        int
+		stdout      []string
+		stderr      []string
 		notInOutput []string
 	}{
 		{"no args", nil, 2, nil, []string{"Usage:"}, nil},
