@@ -13,6 +13,7 @@ type Metrics struct {
 	checkDuration *prometheus.HistogramVec
 	jwksRefresh   *prometheus.CounterVec
 	jwksKeys      *prometheus.GaugeVec
+	reloads       *prometheus.CounterVec
 }
 
 // NewMetrics registers the collectors with reg.
@@ -35,8 +36,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tokengate_jwks_keys",
 			Help: "Keys in use per JWKS verifier.",
 		}, []string{"verifier"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokengate_config_reload_total",
+			Help: "Configuration reloads by result (success, failure).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.checks, m.checkDuration, m.jwksRefresh, m.jwksKeys)
+	reg.MustRegister(m.checks, m.checkDuration, m.jwksRefresh, m.jwksKeys, m.reloads)
 	return m
 }
 

@@ -41,15 +41,34 @@ type Server struct {
 	grpcLn, httpLn net.Listener
 	grpcSrv        *grpc.Server
 	httpSrv        *http.Server
+
+	opts Options
+	// reload state: the context policies run under, the running policy's
+	// cancel, one reload at a time.
+	reloadMu     sync.Mutex
+	runCtx       context.Context
+	policyCancel context.CancelFunc
+}
+
+// Options are optional Server settings.
+type Options struct {
+	// Load re-reads the configuration for a reload; nil disables reloads.
+	Load func() (*config.Config, error)
+	// WatchFile is the configuration file to watch; a change triggers a
+	// reload. Empty disables watching.
+	WatchFile string
+	// ReadyTimeout bounds how long a reload waits for the new policy's
+	// verifiers to load their keys before swapping it in (default 10s).
+	ReadyTimeout time.Duration
 }
 
 // New builds the policy from cfg and opens both listeners, so that port
 // and configuration problems surface before Run.
-func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+func New(cfg *config.Config, log *slog.Logger, opts ...Options) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := NewMetrics(reg)
-	policy, err := authz.Build(cfg, authz.BuildOptions{Logger: log, OnJWKSFetch: m.JWKSFetched})
+	policy, err := authz.Build(cfg, m.buildOptions(log))
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +76,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		cfg: cfg, log: log, metrics: m, registry: reg,
 		svc:    authz.NewService(policy, log, m),
 		health: health.NewServer(),
+	}
+	if len(opts) > 0 {
+		s.opts = opts[0]
+	}
+	if s.opts.ReadyTimeout <= 0 {
+		s.opts.ReadyTimeout = 10 * time.Second
 	}
 	if s.grpcLn, err = net.Listen("tcp", cfg.Server.GRPCListen); err != nil {
 		return nil, fmt.Errorf("server.grpc_listen: %w", err)
@@ -82,8 +107,16 @@ func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
 func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s.svc.Policy().Start(ctx)
+	s.reloadMu.Lock()
+	s.runCtx = ctx
+	s.policyCancel = s.startPolicy(s.svc.Policy())
+	s.reloadMu.Unlock()
 	go s.watchReadiness(ctx)
+	if s.opts.WatchFile != "" && s.opts.Load != nil {
+		if err := s.watchFile(ctx); err != nil {
+			s.log.Warn("config file not watched; reload with SIGHUP", "file", s.opts.WatchFile, "error", err)
+		}
+	}
 
 	errc := make(chan error, 2)
 	go func() { errc <- s.grpcSrv.Serve(s.grpcLn) }()

@@ -63,19 +63,34 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", name, fs.Arg(0))
 		return exitUsageErr
 	}
+	if *path == "" {
+		*path = os.Getenv(config.EnvConfigFile)
+	}
 	cfg, code := loadConfig(*path, stderr, name)
 	if cfg == nil {
 		return code
 	}
 	log := newLogger(cfg.Log, stderr)
 	slog.SetDefault(log)
-	srv, err := server.New(cfg, log)
+	srv, err := server.New(cfg, log, server.Options{
+		Load:      func() (*config.Config, error) { return config.Load(*path, os.Environ()) },
+		WatchFile: *path,
+	})
 	if err != nil {
 		printBuildError(stderr, name, err)
 		return exitInvalid
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			log.Info("SIGHUP: reloading configuration")
+			_ = srv.Reload()
+		}
+	}()
 	if err := srv.Run(ctx); err != nil {
 		log.Error("server failed", "error", err)
 		return exitInvalid
