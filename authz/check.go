@@ -116,7 +116,8 @@ func (s *Service) decide(ctx context.Context, p *Policy, req *authv3.CheckReques
 	method := h.GetMethod()
 
 	if method == "GET" && strings.HasPrefix(reqPath, WellKnownPRM) {
-		if r, ok := p.metadata[reqPath]; ok {
+		// ".../oauth-protected-resource/mcp/" asks for the same document.
+		if r, ok := p.metadata[strings.TrimSuffix(reqPath, "/")]; ok {
 			return outcome{route: r, reason: ReasonMetadata, status: 200, body: r.metadataJSON}
 		}
 	}
@@ -133,7 +134,7 @@ func (s *Service) decide(ctx context.Context, p *Policy, req *authv3.CheckReques
 		return outcome{route: route, reason: ReasonAnonymous}
 	}
 
-	raw, err := bearerToken(h.GetHeaders()["authorization"])
+	raw, err := bearerToken(requestHeader(h, "authorization"))
 	if err != nil {
 		return denied(route, "", err)
 	}
@@ -229,6 +230,28 @@ func hasAll(have, want []string) bool {
 		}
 	}
 	return true
+}
+
+// requestHeader returns the value of the request header name (lower case).
+// Envoy sends the headers map, or, when the ext_authz filter sets
+// encode_raw_headers, header_map instead; there a repeated header stays
+// separate, and its values are joined with "," as in the map.
+func requestHeader(h *authv3.AttributeContext_HttpRequest, name string) string {
+	if v, ok := h.GetHeaders()[name]; ok {
+		return v
+	}
+	var values []string
+	for _, hv := range h.GetHeaderMap().GetHeaders() {
+		if !strings.EqualFold(hv.GetKey(), name) {
+			continue
+		}
+		v := hv.GetValue()
+		if raw := hv.GetRawValue(); len(raw) > 0 {
+			v = string(raw)
+		}
+		values = append(values, v)
+	}
+	return strings.Join(values, ",")
 }
 
 // bearerToken extracts the token from an Authorization header value.

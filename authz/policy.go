@@ -155,7 +155,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// hostOnly strips the port from an :authority and lower-cases it.
+// hostOnly strips the port from an :authority and lower-cases it. A
+// trailing dot is dropped too: "mcp.example.com." names the same host as
+// "mcp.example.com" and must not escape that host's routes.
 func hostOnly(authority string) string {
 	h := authority
 	if strings.HasPrefix(h, "[") {
@@ -165,6 +167,7 @@ func hostOnly(authority string) string {
 	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
 		h = h[:i]
 	}
+	h = strings.TrimSuffix(h, ".")
 	for i := 0; i < len(h); i++ {
 		if c := h[i]; c >= 'A' && c <= 'Z' {
 			return strings.ToLower(h)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -43,7 +44,7 @@ func (c *Config) applyDefaults() {
 	for name, v := range c.Verifiers {
 		switch v.Type {
 		case TypeJWT:
-			if v.JWKSURI != "" {
+			if v.remoteKeys() {
 				if v.JWKSRefresh == 0 {
 					v.JWKSRefresh = Duration(DefaultJWKSRefresh)
 				}
@@ -69,7 +70,19 @@ func (c *Config) applyDefaults() {
 var (
 	namePattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 	headerPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	// scopePattern is an RFC 6749 scope-token, so that the WWW-Authenticate
+	// scope parameter stays well-formed.
+	scopePattern = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`)
 )
+
+// reservedHeaders cannot be claim_headers: the identity headers are set
+// from the verified token itself, and the others would change how the
+// request is routed, framed or authenticated upstream.
+var reservedHeaders = []string{
+	"x-auth-sub", "x-auth-iss", "x-auth-scopes", "x-auth-client-id", "x-auth-verifier",
+	"authorization", "proxy-authorization", "host", "content-length", "transfer-encoding",
+	"connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection",
+}
 
 // Validate returns every problem in c, each with its key path. Loading
 // validates already; call it after changing a Config by hand.
@@ -138,27 +151,21 @@ func (v *validator) verifier(p string, vc Verifier) {
 		if vc.Issuer == "" {
 			v.add(p+".issuer", "is required")
 		}
-		sources := []string{}
-		for key, set := range map[string]bool{
-			"jwks_uri": vc.JWKSURI != "", "jwks_file": vc.JWKSFile != "",
-			"public_key": vc.PublicKey != "", "public_key_file": vc.PublicKeyFile != "",
-			"hmac_secret": vc.HMACSecret != "", "hmac_secret_file": vc.HMACSecretFile != "",
-			"hmac_secret_env": vc.HMACSecretEnv != "",
-		} {
-			if set {
-				sources = append(sources, key)
+		sources := vc.keySources()
+		switch {
+		case len(sources) > 1:
+			v.add(p+"."+sources[1], "only one key source may be set, found "+strings.Join(sources, ", "))
+		case len(sources) == 0 && vc.Issuer != "":
+			// The jwks_uri is discovered from the issuer's metadata.
+			if !discoverable(vc.Issuer, vc.AllowInsecureHTTP) {
+				v.add(p+".jwks_uri", "a key source is required (jwks_uri, jwks_file, public_key, public_key_file, "+
+					"hmac_secret, hmac_secret_file or hmac_secret_env) unless issuer is an https URL to discover jwks_uri from")
 			}
 		}
-		slices.Sort(sources)
-		switch len(sources) {
-		case 0:
-			v.add(p+".jwks_uri", "one key source is required: jwks_uri, jwks_file, public_key, public_key_file, hmac_secret, hmac_secret_file or hmac_secret_env")
-		case 1:
-		default:
-			v.add(p+"."+sources[1], "only one key source may be set, found "+strings.Join(sources, ", "))
-		}
-		if vc.JWKSURI != "" {
-			v.remoteURL(p+".jwks_uri", vc.JWKSURI, vc.AllowInsecureHTTP)
+		if vc.remoteKeys() {
+			if vc.JWKSURI != "" {
+				v.remoteURL(p+".jwks_uri", vc.JWKSURI, vc.AllowInsecureHTTP)
+			}
 			if vc.JWKSRefresh.D() < time.Second {
 				v.add(p+".jwks_refresh", "must be at least 1s")
 			}
@@ -196,6 +203,40 @@ func (v *validator) verifier(p string, vc Verifier) {
 	}
 }
 
+// discoverable reports whether issuer is a URL its metadata (and so its
+// jwks_uri) can be fetched from: absolute, without query or fragment, and
+// https unless on a loopback host or allow_insecure_http is set.
+func discoverable(issuer string, allowInsecure bool) bool {
+	u, err := url.Parse(issuer)
+	return err == nil && u.RawQuery == "" && u.Fragment == "" && verify.CheckURL(issuer, allowInsecure) == nil
+}
+
+// keySources lists the jwt key source keys that are set, sorted.
+func (vc Verifier) keySources() []string {
+	var out []string
+	for _, s := range []struct {
+		key string
+		set bool
+	}{
+		{"hmac_secret", vc.HMACSecret != ""}, {"hmac_secret_env", vc.HMACSecretEnv != ""},
+		{"hmac_secret_file", vc.HMACSecretFile != ""}, {"jwks_file", vc.JWKSFile != ""},
+		{"jwks_uri", vc.JWKSURI != ""}, {"public_key", vc.PublicKey != ""},
+		{"public_key_file", vc.PublicKeyFile != ""},
+	} {
+		if s.set {
+			out = append(out, s.key)
+		}
+	}
+	return out
+}
+
+// remoteKeys reports whether a jwt verifier fetches its keys: from jwks_uri,
+// or from the jwks_uri discovered from its issuer when no source is set.
+func (vc Verifier) remoteKeys() bool {
+	src := vc.keySources()
+	return len(src) == 0 || (len(src) == 1 && src[0] == "jwks_uri")
+}
+
 // SupportedAlgorithms are the JWS algorithms tokengate verifies.
 var SupportedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
 
@@ -214,8 +255,9 @@ func (v *validator) route(p string, r Route, verifiers map[string]Verifier) {
 		v.add(p+".match.path_exact", "must start with /")
 	}
 	for i, h := range m.Hosts {
-		if h == "" || strings.ContainsAny(h, " /") {
-			v.add(fmt.Sprintf("%s.match.hosts[%d]", p, i), "must be a host name or glob")
+		if _, err := path.Match(h, ""); err != nil || h == "" || strings.ContainsAny(h, " /") ||
+			(strings.Contains(h, ":") && net.ParseIP(h) == nil) {
+			v.add(fmt.Sprintf("%s.match.hosts[%d]", p, i), "must be a host name or glob, without port")
 		}
 	}
 	for i, meth := range m.Methods {
@@ -233,9 +275,25 @@ func (v *validator) route(p string, r Route, verifiers map[string]Verifier) {
 			v.add(fmt.Sprintf("%s.authorization_servers[%d]", p, i), "must be an absolute URL")
 		}
 	}
+	for i, sc := range r.RequiredScopes {
+		if !scopePattern.MatchString(sc) {
+			v.add(fmt.Sprintf("%s.required_scopes[%d]", p, i), "must be one scope token: printable ASCII without spaces, '\"' or '\\'")
+		}
+	}
+	headers := make([]string, 0, len(r.ClaimHeaders))
 	for h := range r.ClaimHeaders {
-		if !headerPattern.MatchString(h) {
+		headers = append(headers, h)
+	}
+	slices.Sort(headers)
+	for _, h := range headers {
+		switch {
+		case !headerPattern.MatchString(h):
 			v.add(p+".claim_headers."+h, "header name must be lower-case letters, digits and '-'")
+		case slices.Contains(reservedHeaders, h):
+			v.add(p+".claim_headers."+h, "is reserved: tokengate sets x-auth-sub, x-auth-iss, x-auth-scopes, x-auth-client-id and x-auth-verifier itself, and never sets authorization, host or hop-by-hop headers")
+		}
+		if r.ClaimHeaders[h] == "" {
+			v.add(p+".claim_headers."+h, "must name a claim")
 		}
 	}
 	if r.AllowAnonymous {
