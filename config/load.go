@@ -64,31 +64,44 @@ func Load(path string, environ []string) (*Config, error) {
 			return nil, &Error{[]Problem{{Msg: fmt.Sprintf("%s: %v", path, err)}}}
 		}
 	}
+	var quickProbs []Problem
+	quick := false
+	if path == "" {
+		var values map[string]any
+		if values, quickProbs, quick = quickStart(environ); quick {
+			for _, key := range []string{"verifiers", "routes"} {
+				if err := k.Set(key, values[key]); err != nil {
+					return nil, &Error{[]Problem{{Msg: fmt.Sprintf("quick start: %v", err)}}}
+				}
+			}
+		}
+	}
 	envKeys := 0
+	var envProbs []Problem
 	err := k.Load(env.Provider(".", env.Opt{
 		Prefix:        EnvPrefix,
 		EnvironFunc:   func() []string { return environ },
 		TransformFunc: envKey(&envKeys),
-	}), nil)
+	}), nil, koanf.WithMergeFunc(func(src, dest map[string]any) error {
+		envProbs = mergeMap(dest, src, configType, "")
+		return nil
+	}))
 	if err != nil {
 		return nil, &Error{[]Problem{{Msg: fmt.Sprintf("environment: %v", err)}}}
 	}
-	if path == "" && envKeys == 0 {
+	if path == "" && envKeys == 0 && !quick {
 		return nil, ErrNoConfig
 	}
 	var cfg Config
-	probs := decode(k, &cfg)
+	probs := append(quickProbs, envProbs...)
+	probs = append(probs, decode(k, &cfg)...)
 	cfg.applyDefaults()
-	seen := make(map[string]bool, len(probs))
-	for _, p := range probs {
-		seen[p.Path] = true
-	}
 	for _, p := range cfg.Validate() {
 		// A verifier whose entry failed to decode is still "known".
 		if name, ok := strings.CutPrefix(p.Msg, "unknown verifier "); ok && k.Exists("verifiers."+strings.Trim(name, `"`)) {
 			continue
 		}
-		if !seen[p.Path] {
+		if !covered(probs, p.Path) {
 			probs = append(probs, p)
 		}
 	}
@@ -96,6 +109,133 @@ func Load(path string, environ []string) (*Config, error) {
 		return nil, &Error{probs}
 	}
 	return &cfg, nil
+}
+
+// covered reports whether a problem was already reported at path, or a
+// value below path failed to decode (and so is missing from the Config):
+// validation does not report it again. An unknown key hides nothing.
+func covered(probs []Problem, path string) bool {
+	for _, p := range probs {
+		if p.Path == path {
+			return true
+		}
+		below := strings.HasPrefix(p.Path, path+".") || strings.HasPrefix(p.Path, path+"[")
+		if below && p.Msg != msgUnknownKey {
+			return true
+		}
+	}
+	return false
+}
+
+const msgUnknownKey = "unknown key"
+
+var configType = reflect.TypeFor[Config]()
+
+// mergeMap merges the environment's keys (src) into the file's (dest),
+// guided by the Config type t: where t is a list, numeric keys address its
+// entries (TOKENGATE_ROUTES__0__RESOURCE changes the first route and keeps
+// the others), and one past the end appends an entry. It returns a problem
+// for an index beyond that.
+func mergeMap(dest, src map[string]any, t reflect.Type, path string) []Problem {
+	var probs []Problem
+	for _, key := range sortedMapKeys(src) {
+		ft := fieldType(t, key)
+		var p []Problem
+		dest[key], p = mergeValue(dest[key], src[key], ft, joinKey(path, key))
+		probs = append(probs, p...)
+	}
+	return probs
+}
+
+func mergeValue(dest, src any, t reflect.Type, path string) (any, []Problem) {
+	sm, ok := src.(map[string]any)
+	if !ok {
+		return src, nil // a plain value replaces whatever was there
+	}
+	if t != nil && t.Kind() == reflect.Slice && allIndexes(sm) {
+		list, _ := dest.([]any)
+		list = append([]any(nil), list...)
+		var probs []Problem
+		keys := sortedMapKeys(sm)
+		sort.SliceStable(keys, func(i, j int) bool { return atoi(keys[i]) < atoi(keys[j]) })
+		for _, key := range keys {
+			i := atoi(key)
+			item := fmt.Sprintf("%s[%d]", path, i)
+			switch {
+			case i < len(list):
+				var p []Problem
+				list[i], p = mergeValue(list[i], sm[key], t.Elem(), item)
+				probs = append(probs, p...)
+			case i == len(list):
+				v, p := mergeValue(nil, sm[key], t.Elem(), item)
+				list = append(list, v)
+				probs = append(probs, p...)
+			default:
+				probs = append(probs, Problem{Path: item, Msg: fmt.Sprintf(
+					"list index out of range: the list has %d entries, so the next one is %s[%d]", len(list), path, len(list))})
+			}
+		}
+		return list, probs
+	}
+	dm, ok := dest.(map[string]any)
+	if !ok {
+		dm = map[string]any{}
+	}
+	return dm, mergeMap(dm, sm, t, path)
+}
+
+// fieldType returns the type of key inside a value of type t, or nil when
+// it is unknown (the decoder then reports the key).
+func fieldType(t reflect.Type, key string) reflect.Type {
+	if t == nil {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Map:
+		return t.Elem()
+	case reflect.Struct:
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("koanf"), ",")
+			if strings.EqualFold(name, key) {
+				return f.Type
+			}
+		}
+	}
+	return nil
+}
+
+func allIndexes(m map[string]any) bool {
+	for k := range m {
+		if !isDigits(k) || len(k) > 6 {
+			return false
+		}
+	}
+	return len(m) > 0
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func sortedMapKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // envKey maps TOKENGATE_SERVER__GRPC_LISTEN to server.grpc_listen. Variables
@@ -115,37 +255,86 @@ func envKey(count *int) func(k, v string) (string, any) {
 var unusedKeys = regexp.MustCompile(`'([^']*)' has invalid keys: (.*)$`)
 
 // decode unmarshals k into cfg, turning decoder errors (unknown keys, wrong
-// types) into problems with key paths.
+// types) into problems with key paths. What can be decoded still is, so
+// that validation reports the other problems in the same run.
 func decode(k *koanf.Koanf, cfg *Config) []Problem {
 	var probs []Problem
 	err := k.UnmarshalWithConf("", cfg, koanf.UnmarshalConf{
-		Tag: "koanf",
-		DecoderConfig: &mapstructure.DecoderConfig{
-			DecodeHook: mapstructure.ComposeDecodeHookFunc(
-				durationHook,
-				mapstructure.StringToSliceHookFunc(","),
-				mapstructure.TextUnmarshallerHookFunc(),
-			),
-			ErrorUnused:      true,
-			WeaklyTypedInput: true,
-			Result:           cfg,
-			TagName:          "koanf",
-		},
+		Tag:           "koanf",
+		DecoderConfig: decoderConfig(cfg, true),
 	})
 	if err == nil {
 		return nil
 	}
+	raw := k.Raw()
+	redact := tokenRedactor(raw)
 	for _, line := range flattenErrors(err) {
+		line = redact.Replace(line)
 		if m := unusedKeys.FindStringSubmatch(line); m != nil {
 			for _, key := range strings.Split(m[2], ", ") {
-				probs = append(probs, Problem{Path: joinPath(m[1], key), Msg: "unknown key"})
+				probs = append(probs, Problem{Path: joinPath(m[1], key), Msg: msgUnknownKey})
 			}
 			continue
 		}
 		probs = append(probs, decodeProblem(line))
 	}
 	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Path < probs[j].Path })
+
+	// Decode again ignoring unknown keys, so that a typo does not drop the
+	// entry it sits in (mapstructure drops a map entry that fails to decode).
+	*cfg = Config{}
+	if d, err := mapstructure.NewDecoder(decoderConfig(cfg, false)); err == nil {
+		_ = d.Decode(raw) // the errors were reported above
+	}
+	// A verifier entry with a value of the wrong type is still dropped:
+	// decode it alone, as far as it goes.
+	entries, _ := raw["verifiers"].(map[string]any)
+	for name, entry := range entries {
+		if _, ok := cfg.Verifiers[name]; ok {
+			continue
+		}
+		if _, ok := entry.(map[string]any); !ok {
+			continue
+		}
+		var v Verifier
+		if d, err := mapstructure.NewDecoder(decoderConfig(&v, false)); err == nil {
+			_ = d.Decode(entry) // the errors were reported above
+		}
+		if cfg.Verifiers == nil {
+			cfg.Verifiers = map[string]Verifier{}
+		}
+		cfg.Verifiers[name] = v
+	}
 	return probs
+}
+
+func decoderConfig(result any, strict bool) *mapstructure.DecoderConfig {
+	return &mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			durationHook,
+			mapstructure.StringToSliceHookFunc(","),
+			mapstructure.TextUnmarshallerHookFunc(),
+		),
+		ErrorUnused:      strict,
+		WeaklyTypedInput: true,
+		Result:           result,
+		TagName:          "koanf",
+	}
+}
+
+// tokenRedactor hides static token values, which are map keys and so would
+// otherwise appear in the decoder's key paths ("tokens[dev-alice]").
+func tokenRedactor(raw map[string]any) *strings.Replacer {
+	var pairs []string
+	entries, _ := raw["verifiers"].(map[string]any)
+	for _, entry := range entries {
+		v, _ := entry.(map[string]any)
+		tokens, _ := v["tokens"].(map[string]any)
+		for tok := range tokens {
+			pairs = append(pairs, "tokens["+tok+"]", "tokens["+Redacted+"]")
+		}
+	}
+	return strings.NewReplacer(pairs...)
 }
 
 var quotedPath = regexp.MustCompile(`^'([^']*)' (.*)$`)
