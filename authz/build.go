@@ -26,6 +26,11 @@ type BuildOptions struct {
 	HTTPClient *http.Client
 	// OnJWKSFetch is told the result of every JWKS fetch.
 	OnJWKSFetch func(verifier, result string, keys int)
+	// OnIntrospection is told the duration of every introspection request.
+	OnIntrospection func(verifier string, d time.Duration)
+	// OnCache is told every cache lookup's result ("hit" or "miss") for the
+	// named cache.
+	OnCache func(cache, result string)
 }
 
 // Build compiles a validated configuration into a Policy. Key files and
@@ -204,6 +209,47 @@ func buildVerifier(name string, vc config.Verifier, skew time.Duration, o BuildO
 			return nil, config.Problem{Path: prefix + "." + key, Msg: msg}
 		}
 		return v, nil
+	case config.TypeIntrospection:
+		secretKey, secret, err := clientSecret(vc, o.LookupEnv)
+		if err != nil {
+			return nil, problem(secretKey, err)
+		}
+		if vc.ClientID == "" {
+			return nil, problem("client_id", fmt.Errorf("is required"))
+		}
+		v, err := verify.NewIntrospection(verify.IntrospectionOptions{
+			Name:              name,
+			URL:               vc.IntrospectionURL,
+			ClientID:          vc.ClientID,
+			ClientSecret:      secret,
+			ClientAuth:        vc.ClientAuth,
+			Timeout:           vc.Timeout.D(),
+			CacheTTL:          vc.CacheTTL.D(),
+			Issuer:            vc.Issuer,
+			Audiences:         vc.Audiences,
+			ClockSkew:         skew,
+			Now:               o.Now,
+			AllowInsecureHTTP: vc.AllowInsecureHTTP,
+			Client:            o.HTTPClient,
+			Logger:            o.Logger,
+			OnRequest:         o.OnIntrospection,
+			OnCache:           cacheHook(o.OnCache, "introspection"),
+		})
+		if err != nil {
+			return nil, optionProblem(prefix, "introspection_url", err)
+		}
+		return v, nil
+	case config.TypeStatic:
+		tokens := make(map[string]verify.StaticIdentity, len(vc.Tokens))
+		for tok, st := range vc.Tokens {
+			tokens[tok] = verify.StaticIdentity{Subject: st.Sub, Scopes: st.Scopes}
+		}
+		v, err := verify.NewStatic(name, tokens)
+		if err != nil {
+			return nil, optionProblem(prefix, "tokens", err)
+		}
+		o.Logger.Warn("static verifier is for development only", "verifier", name)
+		return v, nil
 	default:
 		return nil, problem("type", fmt.Errorf("%q verifiers are not supported yet", vc.Type))
 	}
@@ -238,4 +284,59 @@ func hmacSecret(vc config.Verifier, lookup func(string) (string, bool)) (string,
 		return key, nil, err
 	}
 	return key, secret, nil
+}
+
+// clientSecret reads the introspection client secret from exactly one of
+// client_secret, client_secret_file (one trailing newline trimmed) and
+// client_secret_env. It returns the key name for error messages. Errors never
+// hold the secret.
+func clientSecret(vc config.Verifier, lookup func(string) (string, bool)) (string, string, error) {
+	set := 0
+	for _, s := range []string{string(vc.ClientSecret), vc.ClientSecretFile, vc.ClientSecretEnv} {
+		if s != "" {
+			set++
+		}
+	}
+	switch {
+	case set == 0:
+		return "client_secret", "", fmt.Errorf("one of client_secret, client_secret_file or client_secret_env is required")
+	case set > 1:
+		return "client_secret", "", fmt.Errorf("only one of client_secret, client_secret_file or client_secret_env may be set")
+	case vc.ClientSecretFile != "":
+		b, err := os.ReadFile(vc.ClientSecretFile)
+		if err != nil {
+			return "client_secret_file", "", err
+		}
+		secret := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if secret == "" {
+			return "client_secret_file", "", fmt.Errorf("%s is empty", vc.ClientSecretFile)
+		}
+		return "client_secret_file", secret, nil
+	case vc.ClientSecretEnv != "":
+		v, ok := lookup(vc.ClientSecretEnv)
+		if !ok || v == "" {
+			return "client_secret_env", "", fmt.Errorf("environment variable %s is not set", vc.ClientSecretEnv)
+		}
+		return "client_secret_env", v, nil
+	default:
+		return "client_secret", string(vc.ClientSecret), nil
+	}
+}
+
+// optionProblem turns a verifier constructor's "key: message" error into a
+// Problem at that key, or at fallback when the error names no key.
+func optionProblem(prefix, fallback string, err error) config.Problem {
+	key, msg, found := strings.Cut(err.Error(), ": ")
+	if !found || strings.ContainsAny(key, " ") {
+		key, msg = fallback, err.Error()
+	}
+	return config.Problem{Path: prefix + "." + key, Msg: msg}
+}
+
+// cacheHook binds a cache name to an OnCache hook (nil stays nil).
+func cacheHook(f func(cache, result string), cache string) func(string) {
+	if f == nil {
+		return nil
+	}
+	return func(result string) { f(cache, result) }
 }

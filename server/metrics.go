@@ -14,6 +14,8 @@ type Metrics struct {
 	jwksRefresh   *prometheus.CounterVec
 	jwksKeys      *prometheus.GaugeVec
 	reloads       *prometheus.CounterVec
+	introspection *prometheus.HistogramVec
+	cache         *prometheus.CounterVec
 }
 
 // NewMetrics registers the collectors with reg.
@@ -40,8 +42,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tokengate_config_reload_total",
 			Help: "Configuration reloads by result (success, failure).",
 		}, []string{"result"}),
+		introspection: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tokengate_introspection_duration_seconds",
+			Help:    "Introspection request time by verifier.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"verifier"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokengate_cache_total",
+			Help: "Cache lookups by cache and result (hit, miss).",
+		}, []string{"cache", "result"}),
 	}
-	reg.MustRegister(m.checks, m.checkDuration, m.jwksRefresh, m.jwksKeys, m.reloads)
+	reg.MustRegister(m.checks, m.checkDuration, m.jwksRefresh, m.jwksKeys, m.reloads, m.introspection, m.cache)
 	return m
 }
 
@@ -55,4 +66,14 @@ func (m *Metrics) Observe(route, verifier, decision, reason string, d time.Durat
 func (m *Metrics) JWKSFetched(verifier, result string, keys int) {
 	m.jwksRefresh.WithLabelValues(verifier, result).Inc()
 	m.jwksKeys.WithLabelValues(verifier).Set(float64(keys))
+}
+
+// Introspected records one introspection request's duration.
+func (m *Metrics) Introspected(verifier string, d time.Duration) {
+	m.introspection.WithLabelValues(verifier).Observe(d.Seconds())
+}
+
+// CacheLookup records one cache lookup.
+func (m *Metrics) CacheLookup(cache, result string) {
+	m.cache.WithLabelValues(cache, result).Inc()
 }

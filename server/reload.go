@@ -130,6 +130,10 @@ func (s *Server) watchFile(ctx context.Context) error {
 
 // buildOptions wires the metrics into a policy build.
 func (m *Metrics) buildOptions(log *slog.Logger) authz.BuildOptions {
-	return authz.BuildOptions{Logger: log, OnJWKSFetch: m.JWKSFetched}
+	return authz.BuildOptions{
+		Logger:          log,
+		OnJWKSFetch:     m.JWKSFetched,
+		OnIntrospection: m.Introspected,
+		OnCache:         m.CacheLookup,
+	}
 }
-

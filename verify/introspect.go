@@ -1,0 +1,422 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Introspection defaults.
+const (
+	DefaultIntrospectionTimeout   = 2 * time.Second
+	DefaultIntrospectionCacheTTL  = 60 * time.Second
+	DefaultIntrospectionCacheSize = 10000
+)
+
+// maxCachedBody bounds the introspection responses kept in the cache: a
+// larger response is served but not cached, so the cache's memory stays
+// bounded by CacheSize times this.
+const maxCachedBody = 64 << 10
+
+// IntrospectionOptions configures an OAuth 2.0 token introspection (RFC 7662)
+// verifier.
+type IntrospectionOptions struct {
+	// Name is the verifier's configured name.
+	Name string
+	// URL is the introspection endpoint; https unless loopback or
+	// AllowInsecureHTTP.
+	URL string
+	// ClientID and ClientSecret authenticate tokengate to the endpoint.
+	ClientID     string
+	ClientSecret string
+	// ClientAuth is "basic" (client_secret_basic, the default) or "post"
+	// (client_secret_post).
+	ClientAuth string
+	// Timeout bounds one introspection request (default 2s).
+	Timeout time.Duration
+	// CacheTTL is how long an active result is reused (default 60s), never
+	// beyond the token's own exp.
+	CacheTTL time.Duration
+	// CacheSize bounds the number of cached results (default 10000).
+	CacheSize int
+	// Issuer, if set, must equal the response's "iss".
+	Issuer string
+	// Audiences, if set, are the expected audiences: the response must carry
+	// an "aud" containing one of them. Without them the route's audiences
+	// apply, and a response without "aud" is accepted.
+	Audiences []string
+	// ClockSkew is the tolerance for exp and nbf.
+	ClockSkew time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// AllowInsecureHTTP permits an http:// URL on a non-loopback host.
+	AllowInsecureHTTP bool
+	// Client is the HTTP client; nil means a default one.
+	Client *http.Client
+	// Logger receives endpoint failures; nil means slog.Default().
+	Logger *slog.Logger
+	// OnRequest, if set, is told the duration of every request to the
+	// endpoint.
+	OnRequest func(verifier string, d time.Duration)
+	// OnCache, if set, is told whether each verification was answered from
+	// the cache ("hit") or not ("miss").
+	OnCache func(result string)
+}
+
+// Introspection verifies opaque tokens by asking the identity provider's
+// introspection endpoint (RFC 7662).
+//
+// A response counts as "active" only when its "active" member is the JSON
+// boolean true. "exp" and "nbf", when present, are checked with the clock
+// skew; "iss" must equal the configured Issuer when one is set. The audience
+// rule: the expected audiences are the verifier's own Audiences, else those
+// the route passes to Verify. When the response has an "aud" (string or
+// array) it must contain one of the expected audiences (any "aud" passes when
+// none are expected). When the response has no "aud" it is accepted only if
+// the verifier has no Audiences of its own: many identity providers omit
+// "aud" from introspection responses, so a route's default resource cannot be
+// demanded of them, but an explicitly configured audience is always enforced.
+//
+// Active results are cached under the SHA-256 of the token for
+// min(CacheTTL, exp - now) in a bounded LRU; inactive results and failures
+// are never cached. Concurrent verifications of one token share one request.
+// While the endpoint is down, cached results keep being served until their
+// entry expires; after that the token gets ErrIntrospectionUnavailable.
+type Introspection struct {
+	name       string
+	url        string
+	clientID   string
+	secret     string
+	basicAuth  string // precomputed "Basic ..." header; "" for client_secret_post
+	issuer     string
+	audiences  []string
+	skew       time.Duration
+	ttl        time.Duration
+	timeout    time.Duration
+	now        func() time.Time
+	client     *http.Client
+	log        *slog.Logger
+	onRequest  func(string, time.Duration)
+	onCache    func(string)
+	cache      *lruCache
+	lastWarned atomic.Int64 // unix nanoseconds of the last failure log line
+
+	mu       sync.Mutex
+	inflight map[cacheKey]*introspectCall
+}
+
+// introspected is an active, issuer-checked introspection result. It is
+// shared between callers and the cache, and never modified.
+type introspected struct {
+	id      *Identity
+	aud     []string
+	expires time.Time // when the cache must drop it
+}
+
+// introspectCall is one request shared by concurrent callers.
+type introspectCall struct {
+	done chan struct{}
+	res  *introspected
+	err  error
+}
+
+// NewIntrospection builds an introspection verifier. Its errors start with
+// the name of the offending option's configuration key (for example
+// "client_id: is required") and never contain the client secret.
+func NewIntrospection(o IntrospectionOptions) (*Introspection, error) {
+	if err := CheckURL(o.URL, o.AllowInsecureHTTP); err != nil {
+		return nil, fmt.Errorf("introspection_url: %w", err)
+	}
+	if o.ClientID == "" {
+		return nil, errors.New("client_id: is required")
+	}
+	if o.ClientSecret == "" {
+		return nil, errors.New("client_secret: is required")
+	}
+	v := &Introspection{
+		name:      o.Name,
+		url:       o.URL,
+		clientID:  o.ClientID,
+		secret:    o.ClientSecret,
+		issuer:    o.Issuer,
+		audiences: slices.Clone(o.Audiences),
+		skew:      o.ClockSkew,
+		ttl:       o.CacheTTL,
+		timeout:   o.Timeout,
+		now:       o.Now,
+		client:    o.Client,
+		log:       o.Logger,
+		onRequest: o.OnRequest,
+		onCache:   o.OnCache,
+		inflight:  map[cacheKey]*introspectCall{},
+	}
+	switch o.ClientAuth {
+	case "", "basic":
+		// RFC 6749 section 2.3.1: both parts form-urlencoded before Basic.
+		cred := url.QueryEscape(o.ClientID) + ":" + url.QueryEscape(o.ClientSecret)
+		v.basicAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cred))
+	case "post":
+	default:
+		return nil, errors.New("client_auth: must be basic or post")
+	}
+	if v.timeout <= 0 {
+		v.timeout = DefaultIntrospectionTimeout
+	}
+	if v.ttl <= 0 {
+		v.ttl = DefaultIntrospectionCacheTTL
+	}
+	size := o.CacheSize
+	if size <= 0 {
+		size = DefaultIntrospectionCacheSize
+	}
+	v.cache = newLRUCache(size)
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.client == nil {
+		v.client = newHTTPClient(v.timeout)
+	}
+	if v.log == nil {
+		v.log = slog.Default()
+	}
+	if v.onRequest == nil {
+		v.onRequest = func(string, time.Duration) {}
+	}
+	if v.onCache == nil {
+		v.onCache = func(string) {}
+	}
+	return v, nil
+}
+
+// Name implements Verifier.
+func (v *Introspection) Name() string { return v.name }
+
+// Kind implements Verifier.
+func (v *Introspection) Kind() Kind { return KindIntrospection }
+
+// Issuer implements Verifier: introspection verifiers are not chosen by the
+// token's issuer.
+func (v *Introspection) Issuer() string { return "" }
+
+// Ready implements Verifier: an introspection verifier needs nothing loaded.
+func (v *Introspection) Ready() bool { return true }
+
+// Start implements Verifier; there is no background work.
+func (v *Introspection) Start(context.Context) {}
+
+// Verify implements Verifier. The returned Identity is shared with the cache
+// and other callers: do not modify it.
+func (v *Introspection) Verify(ctx context.Context, t *Token, audiences []string) (*Identity, error) {
+	key := hashToken(t.Raw)
+	if res, ok := v.cache.get(key, v.now()); ok {
+		v.onCache("hit")
+		return v.accept(res, audiences)
+	}
+	v.onCache("miss")
+	res, err := v.lookup(ctx, key, t.Raw)
+	if err != nil {
+		return nil, err
+	}
+	return v.accept(res, audiences)
+}
+
+// accept applies the per-call audience rule to an active result.
+func (v *Introspection) accept(res *introspected, audiences []string) (*Identity, error) {
+	if len(v.audiences) > 0 {
+		audiences = v.audiences
+	}
+	if len(res.aud) == 0 {
+		if len(v.audiences) > 0 {
+			return nil, fmt.Errorf("%w: response has no aud", ErrAudienceMismatch)
+		}
+		return res.id, nil
+	}
+	if len(audiences) == 0 {
+		return res.id, nil
+	}
+	for _, a := range res.aud {
+		if slices.Contains(audiences, a) {
+			return res.id, nil
+		}
+	}
+	return nil, ErrAudienceMismatch
+}
+
+// lookup returns the shared result of one request for the token hashed to
+// key, starting the request unless one is in flight. The request runs apart
+// from ctx: a caller that gives up does not cancel it for the others.
+func (v *Introspection) lookup(ctx context.Context, key cacheKey, raw string) (*introspected, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, err)
+	}
+	v.mu.Lock()
+	c, ok := v.inflight[key]
+	if !ok {
+		// A request that just finished stored its result before leaving
+		// inflight; look again so that it is not repeated.
+		if res, hit := v.cache.get(key, v.now()); hit {
+			v.mu.Unlock()
+			return res, nil
+		}
+		c = &introspectCall{done: make(chan struct{})}
+		v.inflight[key] = c
+		go v.run(context.WithoutCancel(ctx), key, raw, c)
+	}
+	v.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.res, c.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, ctx.Err())
+	}
+}
+
+// run performs one shared request, caches an active result, then releases
+// the waiters.
+func (v *Introspection) run(ctx context.Context, key cacheKey, raw string, c *introspectCall) {
+	res, cacheable, err := v.introspect(ctx, raw)
+	if err == nil && cacheable {
+		v.cache.put(key, res, res.expires)
+	}
+	c.res, c.err = res, err
+	v.mu.Lock()
+	delete(v.inflight, key)
+	v.mu.Unlock()
+	close(c.done)
+}
+
+// introspectionResponse holds the RFC 7662 members tokengate reads.
+type introspectionResponse struct {
+	Scope     ScopeList    `json:"scope"`
+	ClientID  string       `json:"client_id"`
+	Subject   string       `json:"sub"`
+	Issuer    string       `json:"iss"`
+	Audience  StringList   `json:"aud"`
+	Expiry    *NumericDate `json:"exp"`
+	NotBefore *NumericDate `json:"nbf"`
+}
+
+// introspect asks the endpoint about raw and judges the answer. It reports
+// whether the result may be cached.
+func (v *Introspection) introspect(ctx context.Context, raw string) (*introspected, bool, error) {
+	body, err := v.post(ctx, raw)
+	if err != nil {
+		v.warn(err)
+		return nil, false, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, err)
+	}
+	// A body that is not a JSON object, or an active response whose members
+	// have the wrong types, means the identity provider is broken, not that
+	// the token is bad: answer "unavailable" (503), not "invalid" (401).
+	var head struct {
+		Active json.RawMessage `json:"active"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil || !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+		why := "response is not a JSON object"
+		if _, syntax := err.(*json.SyntaxError); syntax {
+			why = "response: " + safeJSONError(err)
+		}
+		v.warn(errors.New(why))
+		return nil, false, fmt.Errorf("%w: %s", ErrIntrospectionUnavailable, why)
+	}
+	// Only the JSON boolean true is active: "true" (a string), 1 or a missing
+	// member are not.
+	if !bytes.Equal(head.Active, []byte("true")) {
+		return nil, false, ErrTokenInactive
+	}
+	var r introspectionResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		err = fmt.Errorf("active response: %s", safeJSONError(err))
+		v.warn(err)
+		return nil, false, fmt.Errorf("%w: %v", ErrIntrospectionUnavailable, err)
+	}
+	now := v.now()
+	if r.Expiry != nil && !now.Before(r.Expiry.Add(v.skew)) {
+		return nil, false, ErrTokenExpired
+	}
+	if r.NotBefore != nil && now.Add(v.skew).Before(r.NotBefore.Time) {
+		return nil, false, ErrTokenNotYetValid
+	}
+	if v.issuer != "" && r.Issuer != v.issuer {
+		return nil, false, ErrIssuerUntrusted
+	}
+	res := &introspected{
+		id: &Identity{
+			Verifier: v.name,
+			Subject:  r.Subject,
+			Issuer:   r.Issuer,
+			ClientID: r.ClientID,
+			Scopes:   r.Scope,
+			Payload:  body,
+		},
+		aud:     r.Audience,
+		expires: now.Add(v.ttl),
+	}
+	if r.Expiry != nil && r.Expiry.Before(res.expires) {
+		res.expires = r.Expiry.Time
+	}
+	return res, len(body) <= maxCachedBody && now.Before(res.expires), nil
+}
+
+// post sends the introspection request and returns the 200 response body.
+// Neither the token nor the secret can appear in its errors: both travel in
+// the request body or the Authorization header, never in the URL.
+func (v *Introspection) post(ctx context.Context, raw string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, v.timeout)
+	defer cancel()
+	form := url.Values{"token": {raw}, "token_type_hint": {"access_token"}}
+	if v.basicAuth == "" {
+		form.Set("client_id", v.clientID)
+		form.Set("client_secret", v.secret)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.url, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, errors.New("cannot build the request")
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if v.basicAuth != "" {
+		req.Header.Set("Authorization", v.basicAuth)
+	}
+	start := time.Now()
+	resp, err := v.client.Do(req)
+	if err != nil {
+		v.onRequest(v.name, time.Since(start))
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+1))
+	v.onRequest(v.name, time.Since(start))
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("introspection endpoint answered HTTP %d", resp.StatusCode)
+	case err != nil:
+		return nil, fmt.Errorf("reading the response: %w", err)
+	case len(body) > MaxResponseBody:
+		return nil, fmt.Errorf("response larger than %d bytes", MaxResponseBody)
+	}
+	return body, nil
+}
+
+// warnEvery bounds the failure log lines while an endpoint is down.
+const warnEvery = 10 * time.Second
+
+func (v *Introspection) warn(err error) {
+	now := time.Now().UnixNano()
+	last := v.lastWarned.Load()
+	if now-last < int64(warnEvery) || !v.lastWarned.CompareAndSwap(last, now) {
+		return
+	}
+	v.log.Warn("token introspection failed", "verifier", v.name, "error", err)
+}
