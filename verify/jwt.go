@@ -17,8 +17,9 @@ type keySource interface {
 	// current returns the keys in use, or nil if none were ever loaded.
 	current() *keySet
 	// refetch asks for fresher keys after an unknown kid. It may answer with
-	// the current set without fetching (rate limit); it fails only when no
-	// usable answer can be given.
+	// the current set without fetching (rate limit); it fails when the keys
+	// cannot be brought up to date (the fetch failed, or, within the rate
+	// limit, the last one did).
 	refetch(ctx context.Context) (*keySet, error)
 	ready() bool
 	start(ctx context.Context)
@@ -60,6 +61,9 @@ type JWT struct {
 	skew       time.Duration
 	now        func() time.Time
 	keys       keySource
+	// hmac reports whether the key source is a shared secret: then only HS*
+	// tokens can verify, otherwise never.
+	hmac bool
 }
 
 // hmacMinLen is the shortest secret accepted per HMAC algorithm (RFC 7518
@@ -143,6 +147,7 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 		}
 		key := &verificationKey{key: slices.Clone(o.HMACSecret), algs: v.allow}
 		v.keys = staticKeys{newKeySet([]*verificationKey{key})}
+		v.hmac = true
 	}
 	return v, nil
 }
@@ -182,12 +187,15 @@ func (v *JWT) Verify(ctx context.Context, t *Token, audiences []string) (*Identi
 	if !ok || !supportedAlg(alg) || (v.allow != nil && !slices.Contains(v.allow, alg)) {
 		return nil, fmt.Errorf("%w: %q", ErrAlgorithmNotAllowed, truncate(t.Alg))
 	}
+	if isHMAC(alg) != v.hmac {
+		// HMAC with a public key (or a public-key algorithm with a shared
+		// secret) never verifies; say so before any key lookup or refetch.
+		return nil, fmt.Errorf("%w: %s does not fit this verifier's keys", ErrAlgorithmNotAllowed, alg)
+	}
 	if t.Crit {
 		return nil, fmt.Errorf("%w: unsupported critical header", ErrTokenMalformed)
 	}
-	switch strings.ToLower(t.Typ) {
-	case "", "jwt", "at+jwt", "application/at+jwt":
-	default:
+	if !accessTokenType(t.Typ) {
 		return nil, fmt.Errorf("%w: typ %q is not an access token type", ErrTokenMalformed, truncate(t.Typ))
 	}
 	if err := v.checkClaims(t.Claims, audiences); err != nil {
@@ -209,6 +217,17 @@ func (v *JWT) Verify(ctx context.Context, t *Token, audiences []string) (*Identi
 		Scopes:   scopes,
 		Payload:  payload,
 	}, nil
+}
+
+// accessTokenType reports whether typ (compared case-insensitively, RFC 7515
+// section 4.1.9) is absent, JWT or RFC 9068's at+jwt.
+func accessTokenType(typ string) bool {
+	for _, ok := range []string{"", "JWT", "at+jwt", "application/at+jwt"} {
+		if strings.EqualFold(typ, ok) {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *JWT) checkClaims(c *Claims, audiences []string) error {
@@ -245,14 +264,19 @@ func (v *JWT) checkClaims(c *Claims, audiences []string) error {
 
 func (v *JWT) checkSignature(ctx context.Context, t *Token, alg jwa.SignatureAlgorithm) ([]byte, error) {
 	ks := v.keys.current()
+	fetched := false
 	if ks == nil {
 		var err error
 		if ks, err = v.keys.refetch(ctx); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrJWKSUnavailable, err)
 		}
+		fetched = true
 	}
 	var buf [4]*verificationKey
 	cands, known := ks.candidates(t.Kid, alg, buf[:0])
+	if !known && fetched {
+		return nil, ErrKeyUnknown
+	}
 	if !known {
 		fresh, err := v.keys.refetch(ctx)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,10 +60,14 @@ type remoteKeys struct {
 
 	set atomic.Pointer[keySet]
 
-	mu          sync.Mutex
-	inflight    *fetchCall
-	lastAttempt time.Time
-	lastErr     error
+	mu       sync.Mutex
+	inflight *fetchCall
+	// lastEarly is when the last early (unknown kid) fetch started; the
+	// initial load and the periodic refresh do not count against the rate
+	// limit, which is "at most one early refetch per MinRefetchInterval".
+	lastEarly time.Time
+	// lastErr is the result of the last completed fetch.
+	lastErr error
 }
 
 type fetchCall struct {
@@ -113,7 +118,7 @@ func CheckURL(raw string, allowInsecure bool) error {
 }
 
 func isLoopback(host string) bool {
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
@@ -141,24 +146,27 @@ func (r *remoteKeys) current() *keySet { return r.set.Load() }
 func (r *remoteKeys) ready() bool      { return r.set.Load() != nil }
 
 // refetch implements keySource: at most one fetch in flight, and at most one
-// early fetch per MinRefetchInterval. Within the interval it answers with the
-// keys it has (or the last error when it has none).
+// early fetch per MinRefetchInterval. Within the interval it answers without
+// fetching: with the last fetch's error if that fetch failed (the endpoint is
+// failing, so an unknown kid cannot be decided), else with the keys it has.
+// A failed fetch is always reported as an error, even when older keys are
+// still cached: a caller only refetches because those keys did not answer.
 func (r *remoteKeys) refetch(ctx context.Context) (*keySet, error) {
 	r.mu.Lock()
 	c := r.inflight
 	if c == nil {
-		cur := r.set.Load()
-		if time.Since(r.lastAttempt) < r.opts.MinRefetchInterval {
-			err := r.lastErr
+		if time.Since(r.lastEarly) < r.opts.MinRefetchInterval {
+			cur, err := r.set.Load(), r.lastErr
 			r.mu.Unlock()
-			if cur != nil {
-				return cur, nil
+			switch {
+			case err != nil:
+				return nil, err
+			case cur == nil:
+				return nil, errors.New("JWKS not loaded yet")
 			}
-			if err == nil {
-				err = errors.New("JWKS not loaded yet")
-			}
-			return nil, err
+			return cur, nil
 		}
+		r.lastEarly = time.Now()
 		c = r.startFetchLocked()
 	}
 	r.mu.Unlock()
@@ -171,23 +179,21 @@ func (r *remoteKeys) refetch(ctx context.Context) (*keySet, error) {
 }
 
 // startFetchLocked starts one fetch detached from any request, so that a
-// caller giving up does not abort it for the others. r.mu must be held.
+// caller giving up does not abort it for the others. A failed fetch keeps
+// the last good keys in use. r.mu must be held.
 func (r *remoteKeys) startFetchLocked() *fetchCall {
 	c := &fetchCall{done: make(chan struct{})}
 	r.inflight = c
-	r.lastAttempt = time.Now()
 	go func() {
-		set, err := r.fetch()
+		set, err := r.download()
 		r.mu.Lock()
+		if err == nil {
+			r.set.Store(set)
+		}
 		r.inflight = nil
 		r.lastErr = err
 		r.mu.Unlock()
-		if err != nil {
-			set = r.set.Load()
-			if set != nil {
-				err = nil // keep answering with the last good keys
-			}
-		}
+		r.report(err)
 		c.set, c.err = set, err
 		close(c.done)
 	}()
@@ -203,19 +209,15 @@ func (r *remoteKeys) fetchNow() error {
 	}
 	r.mu.Unlock()
 	<-c.done
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.lastErr
+	return c.err
 }
 
-func (r *remoteKeys) fetch() (*keySet, error) {
-	set, err := r.download()
+// report logs a failed fetch and tells OnFetch the result.
+func (r *remoteKeys) report(err error) {
 	result := "success"
 	if err != nil {
 		result = "failure"
 		r.log.Warn("JWKS fetch failed", "verifier", r.name, "url", r.url, "error", err)
-	} else {
-		r.set.Store(set)
 	}
 	if r.opts.OnFetch != nil {
 		n := 0
@@ -224,7 +226,6 @@ func (r *remoteKeys) fetch() (*keySet, error) {
 		}
 		r.opts.OnFetch(r.name, result, n)
 	}
-	return set, err
 }
 
 func (r *remoteKeys) download() (*keySet, error) {

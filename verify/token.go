@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -42,7 +43,7 @@ func ParseToken(raw string) *Token {
 	if strings.Count(raw, ".") != 2 {
 		return t
 	}
-	hdr, payload, _, err := jwsbb.SplitCompactString(raw)
+	hdr, payload, sig, err := jwsbb.SplitCompactString(raw)
 	if err != nil {
 		t.malformed = fmt.Errorf("%w: not a compact JWS", ErrTokenMalformed)
 		return t
@@ -55,12 +56,24 @@ func ParseToken(raw string) *Token {
 	}
 	t.JWS = true
 	t.Alg = alg
-	t.Kid, _ = jwsbb.HeaderGetString(h, "kid")
-	t.Typ, _ = jwsbb.HeaderGetString(h, "typ")
+	if t.Kid, err = optionalString(h, "kid"); err != nil {
+		t.malformed = err
+		return t
+	}
+	if t.Typ, err = optionalString(h, "typ"); err != nil {
+		t.malformed = err
+		return t
+	}
 	t.Crit = jwsbb.HeaderHas(h, "crit")
 	if jwsbb.HeaderHas(h, "b64") {
 		// Unencoded payloads (RFC 7797) are never used for access tokens.
 		t.Crit = true
+	}
+	if !canonicalBase64URL(sig) {
+		// Only one spelling of a signature is accepted, so that a valid
+		// token cannot be varied into other strings that also verify.
+		t.malformed = fmt.Errorf("%w: signature is not canonical base64url", ErrTokenMalformed)
+		return t
 	}
 	t.Payload, err = base64.RawURLEncoding.DecodeString(string(payload))
 	if err != nil {
@@ -74,6 +87,39 @@ func ParseToken(raw string) *Token {
 	}
 	t.Claims = &c
 	return t
+}
+
+// optionalString reads a header parameter that, when present, must be a
+// string.
+func optionalString(h jwsbb.Header, name string) (string, error) {
+	if !jwsbb.HeaderHas(h, name) {
+		return "", nil
+	}
+	s, err := jwsbb.HeaderGetString(h, name)
+	if err != nil {
+		return "", fmt.Errorf("%w: header %s is not a string", ErrTokenMalformed, name)
+	}
+	return s, nil
+}
+
+// strictBase64URL decodes unpadded base64url and rejects non-zero padding
+// bits.
+var strictBase64URL = base64.RawURLEncoding.Strict()
+
+// canonicalBase64URL reports whether seg is the one canonical unpadded
+// base64url spelling of its bytes: no padding, no line breaks (which the
+// decoder would skip) and zero trailing bits.
+func canonicalBase64URL(seg []byte) bool {
+	if bytes.ContainsAny(seg, "\r\n") {
+		return false
+	}
+	var buf [512]byte
+	dst := buf[:]
+	if n := strictBase64URL.DecodedLen(len(seg)); n > len(dst) {
+		dst = make([]byte, n)
+	}
+	_, err := strictBase64URL.Decode(dst, seg)
+	return err == nil
 }
 
 // Malformed returns why a JWS-shaped token cannot be judged, or nil.

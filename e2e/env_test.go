@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokengate/tokengate/internal/stack"
+	"github.com/tokengate/tokengate/keys"
+)
+
+// env is one running stack (mcp-sample, tokengate, Envoy) with its identity
+// provider: an httptest server whose JWKS the test can change or take down.
+type env struct {
+	stack    *stack.Stack
+	dir      string
+	idp      *httptest.Server
+	jwks     atomic.Pointer[[]byte]
+	issuer   string
+	resource string
+	keyDirs  map[string]string // key name -> directory from keys.Generate
+}
+
+// envOptions add to the base configuration.
+type envOptions struct {
+	// verifiers returns extra YAML under "verifiers:" (entries indented two
+	// spaces); it may create keys first. routeVerifiers are the names the
+	// mcp route lists after "idp".
+	verifiers      func(e *env) string
+	routeVerifiers []string
+}
+
+// newKey generates a key named name with keys.Generate.
+func (e *env) newKey(t *testing.T, name, alg string) string {
+	t.Helper()
+	kd := filepath.Join(e.dir, "keys", name)
+	_, err := keys.Generate(alg, name, kd)
+	require.NoError(t, err)
+	e.keyDirs[name] = kd
+	return kd
+}
+
+// serveJWKS makes the IdP serve the public keys of the named keys.
+func (e *env) serveJWKS(t *testing.T, names ...string) {
+	t.Helper()
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	for _, n := range names {
+		var set struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		b, err := os.ReadFile(filepath.Join(e.keyDirs[n], keys.JWKSFile))
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, &set))
+		doc.Keys = append(doc.Keys, set.Keys...)
+	}
+	b, err := json.Marshal(doc)
+	require.NoError(t, err)
+	e.jwks.Store(&b)
+}
+
+// startEnv serves a JWKS with an RS256 key ("rs") and an ES256 key ("es"),
+// writes a tokengate config trusting it as verifier "idp" (plus opts), and
+// starts the stack on free loopback ports.
+func startEnv(t *testing.T, opts envOptions) *env {
+	t.Helper()
+	e := &env{dir: t.TempDir(), keyDirs: map[string]string{}}
+	e.newKey(t, "rs", "RS256")
+	e.newKey(t, "es", "ES256")
+	e.serveJWKS(t, "rs", "es")
+	e.idp = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/jwks.json" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(*e.jwks.Load())
+	}))
+	t.Cleanup(e.idp.Close)
+	e.issuer = e.idp.URL
+
+	ports, err := stack.FreePorts()
+	require.NoError(t, err)
+	e.resource = "http://127.0.0.1:" + strconv.Itoa(ports.Envoy) + "/mcp"
+	extra := ""
+	if opts.verifiers != nil {
+		extra = opts.verifiers(e)
+	}
+	routeVerifiers := strings.Join(append([]string{"idp"}, opts.routeVerifiers...), ", ")
+	cfg := `
+log: {level: debug, format: text}
+verifiers:
+  idp:
+    type: jwt
+    issuer: ` + e.issuer + `
+    jwks_uri: ` + e.idp.URL + `/jwks.json
+    jwks_min_refetch_interval: 100ms
+` + extra + `
+routes:
+  - name: mcp
+    match: {path_prefix: /mcp}
+    verifiers: [` + routeVerifiers + `]
+    required_scopes: [mcp:read]
+    resource: ` + e.resource + `
+`
+	cfgPath := filepath.Join(e.dir, "tokengate.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	s, err := stack.Start(ctx, stack.Options{
+		Tokengate: bins.tokengate, MCPSample: bins.mcpSample, Envoy: bins.envoy,
+		Config: cfgPath, Dir: e.dir, Ports: ports,
+	})
+	require.NoError(t, err)
+	e.stack = s
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(s.Logs(40))
+		}
+		s.Stop()
+	})
+	return e
+}
+
+// mint returns a token signed with the named key, by default for alice
+// with scopes "mcp:read mcp:write", issued by the IdP for the resource.
+func (e *env) mint(t *testing.T, key, alg string, mutate func(*keys.MintOptions)) string {
+	t.Helper()
+	kf := filepath.Join(e.keyDirs[key], keys.PrivateKeyFile)
+	if strings.HasPrefix(alg, "HS") {
+		kf = filepath.Join(e.keyDirs[key], keys.SecretFile)
+	}
+	o := keys.MintOptions{
+		KeyFile:  kf,
+		Alg:      alg,
+		Kid:      key,
+		Issuer:   e.issuer,
+		Audience: []string{e.resource},
+		Subject:  "alice",
+		Scope:    "mcp:read mcp:write",
+		TTL:      time.Hour,
+	}
+	if mutate != nil {
+		mutate(&o)
+	}
+	tok, err := keys.Mint(o)
+	require.NoError(t, err)
+	return tok
+}
+
+// headerTransport adds fixed headers to every request.
+type headerTransport struct{ headers map[string]string }
+
+func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range h.headers {
+		r.Header.Set(k, v)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// connect opens an MCP session through Envoy with the official SDK client.
+func (e *env) connect(t *testing.T, headers map[string]string) (*mcp.ClientSession, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	client := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
+	return client.Connect(ctx, &mcp.StreamableClientTransport{
+		Endpoint:   e.stack.EnvoyURL() + "/mcp",
+		HTTPClient: &http.Client{Transport: headerTransport{headers}},
+		MaxRetries: -1,
+	}, nil)
+}
+
+// bearer is the Authorization header map for tok.
+func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+
+// whoami calls the sample server's whoami tool.
+func whoami(t *testing.T, s *mcp.ClientSession) map[string]any {
+	t.Helper()
+	res, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: "whoami"})
+	require.NoError(t, err)
+	require.False(t, res.IsError)
+	out, ok := res.StructuredContent.(map[string]any)
+	require.True(t, ok, "whoami structured output is %T", res.StructuredContent)
+	return out
+}
+
+// whoamiWith connects with tok and returns whoami's answer.
+func (e *env) whoamiWith(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	s, err := e.connect(t, bearer(tok))
+	require.NoError(t, err)
+	defer s.Close()
+	return whoami(t, s)
+}
+
+// post sends an MCP initialize request through Envoy with the given
+// headers and returns the response with its body read.
+func (e *env) post(t *testing.T, path string, headers map[string]string) (*http.Response, string) {
+	t.Helper()
+	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`
+	req, err := http.NewRequest(http.MethodPost, e.stack.EnvoyURL()+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(b)
+}
