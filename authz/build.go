@@ -196,6 +196,9 @@ func buildVerifier(name string, vc config.Verifier, skew time.Duration, o BuildO
 			if err != nil {
 				return nil, problem(sourceKey, err)
 			}
+		case vc.JWKSURI == "":
+			// No key source: find jwks_uri in the issuer's metadata.
+			jo.Discover = true
 		}
 		v, err := verify.NewJWT(jo)
 		if err != nil {

@@ -42,7 +42,10 @@ type JWTOptions struct {
 
 	// Remote JWKS.
 	JWKSURI string
-	Remote  RemoteOptions
+	// Discover finds the JWKS URL in the issuer's OpenID Connect or RFC 8414
+	// metadata instead (the issuer must then be an https URL).
+	Discover bool
+	Remote   RemoteOptions
 	// JWKS is a local JWKS document.
 	JWKS []byte
 	// PublicKeyPEM holds one or more PEM public keys or certificates.
@@ -98,7 +101,7 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 		v.allow = append(v.allow, a)
 	}
 	sources := 0
-	for _, set := range []bool{o.JWKSURI != "", o.JWKS != nil, o.PublicKeyPEM != nil, o.HMACSecret != nil} {
+	for _, set := range []bool{o.JWKSURI != "" || o.Discover, o.JWKS != nil, o.PublicKeyPEM != nil, o.HMACSecret != nil} {
 		if set {
 			sources++
 		}
@@ -107,14 +110,17 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 		return nil, errors.New("jwks_uri: exactly one of jwks_uri, jwks_file, public_key, public_key_file or an hmac_secret is required")
 	}
 	switch {
-	case o.JWKSURI != "":
+	case o.JWKSURI != "" || o.Discover:
 		for _, a := range v.allow {
 			if isHMAC(a) {
 				return nil, fmt.Errorf("algorithms: %s needs an HMAC secret, not a JWKS", a)
 			}
 		}
-		r, err := newRemoteKeys(o.Name, o.JWKSURI, v.allow, o.Remote)
+		r, err := newRemoteKeys(o.Name, o.JWKSURI, o.Issuer, v.allow, o.Remote)
 		if err != nil {
+			if o.JWKSURI == "" {
+				return nil, fmt.Errorf("issuer: %w", err)
+			}
 			return nil, fmt.Errorf("jwks_uri: %w", err)
 		}
 		v.keys = r

@@ -52,11 +52,14 @@ type RemoteOptions struct {
 // periodically, and refetched early (one fetch at a time, rate-limited) when a
 // token names an unknown kid. A failed fetch keeps the last good keys.
 type remoteKeys struct {
-	name  string
-	url   string
-	allow []jwa.SignatureAlgorithm
-	opts  RemoteOptions
-	log   *slog.Logger
+	name string
+	// url is the JWKS URL: configured, or discovered from issuer's
+	// metadata on the first successful fetch (nil until then).
+	url    atomic.Pointer[string]
+	issuer string
+	allow  []jwa.SignatureAlgorithm
+	opts   RemoteOptions
+	log    *slog.Logger
 
 	set atomic.Pointer[keySet]
 
@@ -76,9 +79,20 @@ type fetchCall struct {
 	err  error
 }
 
-func newRemoteKeys(name, rawURL string, allow []jwa.SignatureAlgorithm, o RemoteOptions) (*remoteKeys, error) {
-	if err := CheckURL(rawURL, o.AllowInsecureHTTP); err != nil {
-		return nil, err
+// newRemoteKeys returns a remote JWKS. With rawURL empty, the JWKS URL is
+// discovered from issuer's metadata (see DiscoveryURLs).
+func newRemoteKeys(name, rawURL, issuer string, allow []jwa.SignatureAlgorithm, o RemoteOptions) (*remoteKeys, error) {
+	if rawURL != "" {
+		if err := CheckURL(rawURL, o.AllowInsecureHTTP); err != nil {
+			return nil, err
+		}
+	} else {
+		if _, err := DiscoveryURLs(issuer); err != nil {
+			return nil, err
+		}
+		if err := CheckURL(issuer, o.AllowInsecureHTTP); err != nil {
+			return nil, fmt.Errorf("issuer for discovery %w", err)
+		}
 	}
 	if o.Refresh <= 0 {
 		o.Refresh = 15 * time.Minute
@@ -95,7 +109,25 @@ func newRemoteKeys(name, rawURL string, allow []jwa.SignatureAlgorithm, o Remote
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &remoteKeys{name: name, url: rawURL, allow: allow, opts: o, log: o.Logger}, nil
+	r := &remoteKeys{name: name, issuer: issuer, allow: allow, opts: o, log: o.Logger}
+	if rawURL != "" {
+		r.url.Store(&rawURL)
+	}
+	return r, nil
+}
+
+// jwksURL returns the JWKS URL, discovering it first if needed.
+func (r *remoteKeys) jwksURL(ctx context.Context) (string, error) {
+	if u := r.url.Load(); u != nil {
+		return *u, nil
+	}
+	u, err := discoverJWKSURI(ctx, r.opts.Client, r.issuer, r.opts.AllowInsecureHTTP)
+	if err != nil {
+		return "", err
+	}
+	r.url.Store(&u)
+	r.log.Info("JWKS URL discovered", "verifier", r.name, "jwks_uri", u)
+	return u, nil
 }
 
 // CheckURL enforces https for identity-provider URLs, except on loopback
@@ -217,7 +249,11 @@ func (r *remoteKeys) report(err error) {
 	result := "success"
 	if err != nil {
 		result = "failure"
-		r.log.Warn("JWKS fetch failed", "verifier", r.name, "url", r.url, "error", err)
+		url := "(discovery from " + r.issuer + ")"
+		if u := r.url.Load(); u != nil {
+			url = *u
+		}
+		r.log.Warn("JWKS fetch failed", "verifier", r.name, "url", url, "error", err)
 	}
 	if r.opts.OnFetch != nil {
 		n := 0
@@ -231,7 +267,11 @@ func (r *remoteKeys) report(err error) {
 func (r *remoteKeys) download() (*keySet, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
+	jwksURL, err := r.jwksURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, jwksURL, nil)
 	if err != nil {
 		return nil, err
 	}
