@@ -32,9 +32,23 @@ const (
 	ReasonNoVerifiers = "verifier_not_found"
 )
 
-// Observer is told about every decision. It must not block.
+// Outcome summarizes one Check for observers (metrics, tracing). Every
+// field is safe for labels and logs: no token, no subject.
+type Outcome struct {
+	Route, Verifier string
+	// Decision is DecisionAllow, DecisionDeny or DecisionMetadata.
+	Decision string
+	// Reason is the stable reason code.
+	Reason string
+	// Status is the HTTP status of a deny or metadata answer (0 on allow).
+	Status   int
+	Duration time.Duration
+}
+
+// Observer is told about every decision, with the Check's context. It must
+// not block.
 type Observer interface {
-	Observe(route, verifier, decision, reason string, d time.Duration)
+	Observe(ctx context.Context, o Outcome)
 }
 
 // Service implements envoy.service.auth.v3.Authorization. It reads one
@@ -94,7 +108,10 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 		decision = DecisionDeny
 	}
 	if s.observer != nil {
-		s.observer.Observe(routeName, out.verifier, decision, out.reason, time.Since(start))
+		s.observer.Observe(ctx, Outcome{
+			Route: routeName, Verifier: out.verifier, Decision: decision, Reason: out.reason,
+			Status: out.status, Duration: time.Since(start),
+		})
 	}
 	if decision == DecisionDeny {
 		attrs := []any{"route", routeName, "status", out.status, "code", out.reason}

@@ -363,8 +363,8 @@ func TestCheckObserver(t *testing.T) {
 
 type recorder struct{ calls [][4]string }
 
-func (r *recorder) Observe(route, verifier, decision, reason string, _ time.Duration) {
-	r.calls = append(r.calls, [4]string{route, verifier, decision, reason})
+func (r *recorder) Observe(_ context.Context, o Outcome) {
+	r.calls = append(r.calls, [4]string{o.Route, o.Verifier, o.Decision, o.Reason})
 }
 
 // TestCheckLogsNoToken checks that the deny log line carries the reason and

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -104,7 +103,7 @@ type countingObserver struct {
 	n  int
 }
 
-func (o *countingObserver) Observe(_, _, _, _ string, _ time.Duration) {
+func (o *countingObserver) Observe(context.Context, Outcome) {
 	o.mu.Lock()
 	o.n++
 	o.mu.Unlock()

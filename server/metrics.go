@@ -1,9 +1,12 @@
 package server
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tokengate/tokengate/authz"
 )
 
 // Metrics holds tokengate's Prometheus collectors. Labels never carry token
@@ -57,9 +60,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // Observe implements authz.Observer.
-func (m *Metrics) Observe(route, verifier, decision, reason string, d time.Duration) {
-	m.checks.WithLabelValues(route, verifier, decision, reason).Inc()
-	m.checkDuration.WithLabelValues(route).Observe(d.Seconds())
+func (m *Metrics) Observe(_ context.Context, o authz.Outcome) {
+	m.checks.WithLabelValues(o.Route, o.Verifier, o.Decision, o.Reason).Inc()
+	m.checkDuration.WithLabelValues(o.Route).Observe(o.Duration.Seconds())
 }
 
 // JWKSFetched records one JWKS fetch.
