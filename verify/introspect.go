@@ -316,6 +316,12 @@ func (v *Introspection) introspect(ctx context.Context, raw string) (*introspect
 		v.warn(err)
 		return nil, false, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, err)
 	}
+	return v.judge(body)
+}
+
+// judge parses an introspection response body and applies the checks that
+// do not depend on the route. It reports whether the result may be cached.
+func (v *Introspection) judge(body []byte) (*introspected, bool, error) {
 	// A body that is not a JSON object, or an active response whose members
 	// have the wrong types, means the identity provider is broken, not that
 	// the token is bad: answer "unavailable" (503), not "invalid" (401).
