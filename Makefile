@@ -70,9 +70,11 @@ fuzz:
 		done; \
 	done
 
-## bench: Check and verifier benchmarks
-bench:
+## bench: micro-benchmarks, then the load harness (gRPC, through Envoy, introspection) rewriting docs/benchmarks.md
+bench: envoy build
 	$(GO) test -run='^$$' -bench=. -benchmem ./verify/ ./authz/
+	$(GO) build -o bin/bench ./internal/bench
+	bin/bench -out docs/benchmarks.md
 
 clean:
 	rm -rf bin .demo

@@ -1,0 +1,508 @@
+// Command bench is tokengate's load harness (`make bench`). It measures, on
+// this machine and in one run: Check over gRPC against tokengate and a no-op
+// ext_authz server (hot and cold tokens, saturation and fixed rate), the same
+// requests through one Envoy with no auth, Envoy's own jwt_authn and
+// ext_authz to tokengate, and introspection cached and uncached. It rewrites
+// the generated section of docs/benchmarks.md.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/template"
+	"time"
+
+	_ "embed"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/tokengate/tokengate/envoy"
+	"github.com/tokengate/tokengate/keys"
+)
+
+//go:embed envoy.yaml.tmpl
+var envoyTemplate string
+
+const (
+	issuer   = "https://bench.issuer"
+	audience = "https://bench.example/mcp"
+)
+
+type options struct {
+	duration     time.Duration
+	workers      int
+	rate         float64
+	coldTokens   int
+	hotTokens    int
+	idpDelay     time.Duration
+	introRate    float64
+	out          string
+	tokengateBin string
+}
+
+func main() {
+	var o options
+	noop := flag.String("noop", "", "run as the no-op ext_authz server on ADDR (used by the harness itself)")
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of each measured run")
+	flag.IntVar(&o.workers, "workers", 32, "concurrent requests in saturation runs")
+	flag.Float64Var(&o.rate, "rate", 2000, "requests per second in fixed-rate runs")
+	flag.IntVar(&o.coldTokens, "cold-tokens", 12000, "distinct RS256 tokens for the cold saturation run")
+	flag.IntVar(&o.hotTokens, "hot-tokens", 300, "distinct tokens repeated in hot runs")
+	flag.DurationVar(&o.idpDelay, "idp-delay", 20*time.Millisecond, "introspection server's own delay")
+	flag.Float64Var(&o.introRate, "intro-rate", 200, "requests per second in introspection runs")
+	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "report to rewrite (between the load markers)")
+	flag.StringVar(&o.tokengateBin, "tokengate", "bin/tokengate", "tokengate binary")
+	flag.Parse()
+	if *noop != "" {
+		if err := serveNoop(*noop); err != nil {
+			fmt.Fprintln(os.Stderr, "noop:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// report collects the sections of the generated Markdown.
+type report struct{ b bytes.Buffer }
+
+func (r *report) printf(format string, a ...any) {
+	fmt.Fprintf(&r.b, format, a...)
+	fmt.Printf(format, a...)
+}
+
+func run(o options) error {
+	dir, err := os.MkdirTemp("", "tokengate-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	envoyBin, err := envoy.Binary()
+	if err != nil {
+		return err
+	}
+	tokengateBin, err := filepath.Abs(o.tokengateBin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(tokengateBin); err != nil {
+		return fmt.Errorf("%s: %w (run make build)", tokengateBin, err)
+	}
+	keyDir := filepath.Join(dir, "key")
+	if _, err := keys.Generate("RS256", "bench", keyDir); err != nil {
+		return err
+	}
+	fmt.Printf("minting %d hot + %d cold RS256 tokens...\n", o.hotTokens, o.coldTokens+int(o.rate*o.duration.Seconds()))
+	hot, err := mintTokens(keyDir, "hot", o.hotTokens)
+	if err != nil {
+		return err
+	}
+	cold, err := mintTokens(keyDir, "cold", o.coldTokens)
+	if err != nil {
+		return err
+	}
+	coldRateTokens, err := mintTokens(keyDir, "coldrate", int(o.rate*o.duration.Seconds()))
+	if err != nil {
+		return err
+	}
+
+	var introHits atomic.Int64
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		introHits.Add(1)
+		time.Sleep(o.idpDelay)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"active":true,"sub":"svc","scope":"mcp:read","exp":%d}`, time.Now().Add(time.Hour).Unix())
+	}))
+	defer idp.Close()
+
+	ports, err := freePorts(7)
+	if err != nil {
+		return err
+	}
+	pNoop, pGRPC, pHTTP, pAdmin, pNone, pJWT, pExt := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6]
+	cfg := fmt.Sprintf(`log: {level: error}
+server: {grpc_listen: "127.0.0.1:%d", http_listen: "127.0.0.1:%d"}
+verifiers:
+  bench: {type: jwt, issuer: %q, jwks_file: %q, algorithms: [RS256]}
+  legacy: {type: introspection, introspection_url: %q, client_id: bench, client_secret: s, cache_ttl: 10m}
+routes:
+  - {name: mcp, match: {path_prefix: /}, verifiers: [bench, legacy], required_scopes: [mcp:read], resource: %q}
+`, pGRPC, pHTTP, issuer, filepath.Join(keyDir, keys.JWKSFile), idp.URL+"/introspect", audience)
+	cfgPath := filepath.Join(dir, "tokengate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	noopProc, err := startProc(dir, "noop", fmt.Sprintf("127.0.0.1:%d", pNoop), nil, self, "-noop", fmt.Sprintf("127.0.0.1:%d", pNoop))
+	if err != nil {
+		return err
+	}
+	defer noopProc.stop()
+	tg, err := startProc(dir, "tokengate", fmt.Sprintf("http://127.0.0.1:%d/readyz", pHTTP), nil, tokengateBin, "serve", "--config", cfgPath)
+	if err != nil {
+		return err
+	}
+	defer tg.stop()
+
+	jwks, err := os.ReadFile(filepath.Join(keyDir, keys.JWKSFile))
+	if err != nil {
+		return err
+	}
+	var envoyCfg bytes.Buffer
+	type listener struct {
+		Name string
+		Port int
+	}
+	err = template.Must(template.New("e").Parse(envoyTemplate)).Execute(&envoyCfg, map[string]any{
+		"Admin": pAdmin, "Tokengate": pGRPC, "Issuer": issuer, "Audience": audience, "JWKS": strings.TrimSpace(string(jwks)),
+		"Listeners": []listener{{"none", pNone}, {"jwt_authn", pJWT}, {"ext_authz", pExt}},
+	})
+	if err != nil {
+		return err
+	}
+	envoyPath := filepath.Join(dir, "envoy.yaml")
+	if err := os.WriteFile(envoyPath, envoyCfg.Bytes(), 0o600); err != nil {
+		return err
+	}
+	ev, err := startProc(dir, "envoy", fmt.Sprintf("http://127.0.0.1:%d/ready", pAdmin), nil, envoyBin,
+		"-c", envoyPath, "--disable-hot-restart", "--log-level", "error", "--concurrency", "2")
+	if err != nil {
+		return err
+	}
+	defer ev.stop()
+
+	var rep report
+	rep.printf("<!-- load:begin (generated by `make bench`; do not edit by hand) -->\n")
+	rep.printf("## Load harness (`make bench`, %s)\n\n", time.Now().UTC().Format("2006-01-02"))
+	rep.printf("Machine: %s, %d cores (load generator, servers and Envoy share them); %s; Envoy %s.\n",
+		cpuModel(), runtime.NumCPU(), runtime.Version(), envoyVersion(envoyBin))
+	rep.printf("Each run lasts %s after a warm-up; saturation runs use %d concurrent requests, fixed-rate runs send %.0f req/s "+
+		"and measure latency from each request's scheduled send time. Absolute figures are for this machine only; "+
+		"the ratios compare columns measured in the same run.\n\n", o.duration, o.workers, o.rate)
+
+	// gRPC level.
+	noopClient, err := newCheckClient(fmt.Sprintf("127.0.0.1:%d", pNoop))
+	if err != nil {
+		return err
+	}
+	tgClient, err := newCheckClient(fmt.Sprintf("127.0.0.1:%d", pGRPC))
+	if err != nil {
+		return err
+	}
+	hotReqs := checkRequests(hot)
+	ctx := context.Background()
+	warm := func(c *checkClient, reqs []*authv3.CheckRequest) {
+		closedLoop(ctx, o.workers, time.Second, c.do(reqs, true))
+	}
+	warm(noopClient, hotReqs)
+	warm(tgClient, hotReqs)
+
+	measure := func(p *proc, f func() result) result {
+		c0, _ := cpuTime(p.pid())
+		r := f()
+		c1, _ := cpuTime(p.pid())
+		r.CPU = c1 - c0
+		return r
+	}
+	noopSat := measure(noopProc, func() result { return closedLoop(ctx, o.workers, o.duration, noopClient.do(hotReqs, true)) })
+	hotSat := measure(tg, func() result { return closedLoop(ctx, o.workers, o.duration, tgClient.do(hotReqs, true)) })
+	coldReqs := checkRequests(cold)
+	coldSat := measure(tg, func() result {
+		return closedLoopN(ctx, o.workers, len(coldReqs), tgClient.do(coldReqs, false))
+	})
+	noopRate := openLoop(ctx, o.rate, o.duration, 4096, noopClient.do(hotReqs, true))
+	hotRate := openLoop(ctx, o.rate, o.duration, 4096, tgClient.do(hotReqs, true))
+	coldRate := openLoop(ctx, o.rate, o.duration, 4096, tgClient.do(checkRequests(coldRateTokens), false))
+
+	rep.printf("### gRPC Check (load generator → server directly)\n\n")
+	rep.printf("| server, tokens | Check/s at saturation | × no-op | server CPU per Check | p50 / p99 at %.0f/s | errors |\n|---|---|---|---|---|---|\n", o.rate)
+	row := func(name string, sat, fixed result) {
+		rep.printf("| %s | %.0f | %.2f | %s | %s / %s | %d |\n", name, sat.rate(), sat.rate()/noopSat.rate(),
+			us(sat.cpuPer()), us(fixed.quantile(0.5)), us(fixed.quantile(0.99)), sat.Errors+fixed.Errors)
+	}
+	row("no-op ext_authz server (floor)", noopSat, noopRate)
+	row(fmt.Sprintf("tokengate, hot (%d tokens repeated, cache hits)", o.hotTokens), hotSat, hotRate)
+	row("tokengate, cold (every token new: RS256 verify)", coldSat, coldRate)
+	rss, _ := rssBytes(tg.pid())
+	rep.printf("\ntokengate RSS after these runs (≈%d tokens cached): %.1f MiB.\n\n", o.hotTokens+len(cold)+len(coldRateTokens), float64(rss)/(1<<20))
+
+	// Through Envoy.
+	hc := newHTTPClient(o.workers)
+	urls := map[string]string{
+		"none":      fmt.Sprintf("http://127.0.0.1:%d/mcp", pNone),
+		"jwt_authn": fmt.Sprintf("http://127.0.0.1:%d/mcp", pJWT),
+		"ext_authz": fmt.Sprintf("http://127.0.0.1:%d/mcp", pExt),
+	}
+	type envoyRow struct {
+		name      string
+		sat, rate result
+	}
+	var rows []envoyRow
+	for _, name := range []string{"none", "jwt_authn", "ext_authz"} {
+		do := hc.do(urls[name], hot)
+		closedLoop(ctx, o.workers, time.Second, do)
+		sat := measure(ev, func() result { return closedLoop(ctx, o.workers, o.duration, do) })
+		fixed := openLoop(ctx, o.rate, o.duration, 4096, do)
+		rows = append(rows, envoyRow{name, sat, fixed})
+	}
+	rep.printf("### Through Envoy (direct_response upstream, hot tokens, HTTP/1.1 keep-alive)\n\n")
+	rep.printf("| Envoy configuration | req/s at saturation | × jwt_authn | p50 / p99 at %.0f/s | added p50 over no auth | errors |\n|---|---|---|---|---|---|\n", o.rate)
+	labels := map[string]string{
+		"none":      "(a) no auth",
+		"jwt_authn": "(b) Envoy jwt_authn, local JWKS, JWT cache on",
+		"ext_authz": "(c) ext_authz → tokengate",
+	}
+	for _, r := range rows {
+		added := r.rate.quantile(0.5) - rows[0].rate.quantile(0.5)
+		rep.printf("| %s | %.0f | %.2f | %s / %s | %s | %d |\n", labels[r.name], r.sat.rate(), r.sat.rate()/rows[1].sat.rate(),
+			us(r.rate.quantile(0.5)), us(r.rate.quantile(0.99)), us(added), r.sat.Errors+r.rate.Errors)
+	}
+	addJWT := rows[1].rate.quantile(0.5) - rows[0].rate.quantile(0.5)
+	addExt := rows[2].rate.quantile(0.5) - rows[0].rate.quantile(0.5)
+	if addJWT > 0 {
+		rep.printf("\nAdded p50 of ext_authz → tokengate over jwt_authn's: %.2f×.\n\n", float64(addExt)/float64(addJWT))
+	} else {
+		rep.printf("\n")
+	}
+
+	// Introspection at the gRPC level.
+	opaque := func(prefix string, n int) []string {
+		t := make([]string, n)
+		for i := range t {
+			t[i] = fmt.Sprintf("opaque-%s-%d", prefix, i)
+		}
+		return t
+	}
+	cachedTokens := opaque("cached", 100)
+	cachedReqs := checkRequests(cachedTokens)
+	closedLoop(ctx, 8, time.Second, tgClient.do(cachedReqs, true)) // fill the cache
+	hits0 := introHits.Load()
+	introCached := openLoop(ctx, o.introRate, o.duration, 4096, tgClient.do(cachedReqs, true))
+	cachedIdP := introHits.Load() - hits0
+	introUncached := openLoop(ctx, o.introRate, o.duration, 4096, tgClient.do(checkRequests(opaque("new", int(o.introRate*o.duration.Seconds()))), false))
+	rep.printf("### Introspection (RFC 7662 server on loopback answering after %s)\n\n", o.idpDelay)
+	rep.printf("| tokens | p50 | p95 | p99 | IdP requests | errors |\n|---|---|---|---|---|---|\n")
+	rep.printf("| cached (100 tokens repeated at %.0f/s) | %s | %s | %s | %d | %d |\n", o.introRate, us(introCached.quantile(0.5)), us(introCached.quantile(0.95)), us(introCached.quantile(0.99)), cachedIdP, introCached.Errors)
+	rep.printf("| uncached (every token new at %.0f/s) | %s | %s | %s | %d | %d |\n", o.introRate, us(introUncached.quantile(0.5)), us(introUncached.quantile(0.95)), us(introUncached.quantile(0.99)), introUncached.Requests, introUncached.Errors)
+	rep.printf("\nUncached p95 minus the IdP's own %s: %s.\n", o.idpDelay, us(introUncached.quantile(0.95)-o.idpDelay))
+	rep.printf("<!-- load:end -->\n")
+
+	return writeReport(o.out, rep.b.String())
+}
+
+// closedLoopN is closedLoop over exactly n requests (each token used once).
+func closedLoopN(ctx context.Context, workers, n int, do doFunc) result {
+	var next atomic.Int64
+	var errs atomic.Int64
+	lat := make([]time.Duration, n)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				t0 := time.Now()
+				if err := do(ctx, i); err != nil {
+					errs.Add(1)
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	return result{Requests: n, Errors: int(errs.Load()), Elapsed: time.Since(start), Latencies: lat}
+}
+
+// writeReport replaces the generated section of path (or appends it).
+func writeReport(path, section string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	s := string(old)
+	begin := strings.Index(s, "<!-- load:begin")
+	end := strings.Index(s, "<!-- load:end -->")
+	if begin >= 0 && end > begin {
+		s = s[:begin] + section + s[end+len("<!-- load:end -->\n"):]
+	} else {
+		if s != "" && !strings.HasSuffix(s, "\n\n") {
+			s += "\n"
+		}
+		s += section
+	}
+	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+func us(d time.Duration) string {
+	switch {
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	}
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func envoyVersion(bin string) string {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return "unknown"
+	}
+	s := string(out)
+	if i := strings.Index(s, "version: "); i >= 0 {
+		f := strings.Split(s[i+len("version: "):], "/")
+		if len(f) > 1 {
+			return f[1]
+		}
+	}
+	return "unknown"
+}
+
+// mintTokens mints n distinct RS256 tokens, in parallel.
+func mintTokens(keyDir, prefix string, n int) ([]string, error) {
+	tokens := make([]string, n)
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range runtime.NumCPU() {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				t, err := keys.Mint(keys.MintOptions{
+					KeyFile: filepath.Join(keyDir, keys.PrivateKeyFile), Alg: "RS256", Kid: "bench",
+					Issuer: issuer, Audience: []string{audience}, Subject: fmt.Sprintf("user-%d", i%1000),
+					Scope: "mcp:read", TTL: 2 * time.Hour, Claims: map[string]any{"jti": fmt.Sprintf("%s-%d", prefix, i)},
+				})
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				tokens[i] = t
+			}
+		})
+	}
+	wg.Wait()
+	return tokens, firstErr
+}
+
+// checkClient sends CheckRequests over a few connections.
+type checkClient struct{ clients []authv3.AuthorizationClient }
+
+func newCheckClient(addr string) (*checkClient, error) {
+	c := &checkClient{}
+	for range 4 {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, err
+		}
+		c.clients = append(c.clients, authv3.NewAuthorizationClient(conn))
+	}
+	return c, nil
+}
+
+var errDenied = errors.New("denied")
+
+// do returns a doFunc sending reqs[i] (modulo len when wrap).
+func (c *checkClient) do(reqs []*authv3.CheckRequest, wrap bool) doFunc {
+	return func(ctx context.Context, i int) error {
+		if wrap {
+			i %= len(reqs)
+		}
+		resp, err := c.clients[i%len(c.clients)].Check(ctx, reqs[i])
+		if err != nil {
+			return err
+		}
+		if resp.GetOkResponse() == nil {
+			return errDenied
+		}
+		return nil
+	}
+}
+
+func checkRequests(tokens []string) []*authv3.CheckRequest {
+	reqs := make([]*authv3.CheckRequest, len(tokens))
+	for i, t := range tokens {
+		reqs[i] = &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+				Method: "POST", Path: "/mcp", Host: "bench.example", Scheme: "http", Protocol: "HTTP/1.1",
+				Headers: map[string]string{
+					":authority": "bench.example", ":method": "POST", ":path": "/mcp",
+					"authorization": "Bearer " + t, "content-type": "application/json",
+					"accept": "application/json, text/event-stream", "user-agent": "bench",
+				},
+			}},
+		}}
+	}
+	return reqs
+}
+
+// httpClient sends requests through Envoy.
+type httpClient struct{ c *http.Client }
+
+func newHTTPClient(conns int) *httpClient {
+	return &httpClient{c: &http.Client{Transport: &http.Transport{
+		MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2, DisableCompression: true,
+	}}}
+}
+
+func (h *httpClient) do(url string, tokens []string) doFunc {
+	return func(ctx context.Context, i int) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
+		resp, err := h.c.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = bytes.NewBuffer(nil).ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+}
