@@ -17,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/envoy"
 	"github.com/tokengate/tokengate/internal/stack"
 	"github.com/tokengate/tokengate/keys"
 )
@@ -31,6 +32,10 @@ type env struct {
 	issuer   string
 	resource string
 	keyDirs  map[string]string // key name -> directory from keys.Generate
+	// cfgPath is tokengate's configuration file; extraVerifiers is the
+	// YAML envOptions.verifiers returned at start.
+	cfgPath        string
+	extraVerifiers string
 }
 
 // envOptions add to the base configuration.
@@ -40,6 +45,15 @@ type envOptions struct {
 	// mcp route lists after "idp".
 	verifiers      func(e *env) string
 	routeVerifiers []string
+	// mcpRoute is extra YAML for the mcp route (keys indented four
+	// spaces), for example claim_headers.
+	mcpRoute string
+	// routes returns extra routes after the mcp route ("  - name: ...").
+	routes func(e *env) string
+	// envoyRoutes are Envoy routes tried before its catch-all.
+	envoyRoutes []envoy.Route
+	// idp, if set, answers the IdP's requests other than /jwks.json.
+	idp http.Handler
 }
 
 // newKey generates a key named name with keys.Generate.
@@ -83,6 +97,10 @@ func startEnv(t *testing.T, opts envOptions) *env {
 	e.serveJWKS(t, "rs", "es")
 	e.idp = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/jwks.json" {
+			if opts.idp != nil {
+				opts.idp.ServeHTTP(w, r)
+				return
+			}
 			http.NotFound(w, r)
 			return
 		}
@@ -95,34 +113,16 @@ func startEnv(t *testing.T, opts envOptions) *env {
 	ports, err := stack.FreePorts()
 	require.NoError(t, err)
 	e.resource = "http://127.0.0.1:" + strconv.Itoa(ports.Envoy) + "/mcp"
-	extra := ""
 	if opts.verifiers != nil {
-		extra = opts.verifiers(e)
+		e.extraVerifiers = opts.verifiers(e)
 	}
-	routeVerifiers := strings.Join(append([]string{"idp"}, opts.routeVerifiers...), ", ")
-	cfg := `
-log: {level: debug, format: text}
-verifiers:
-  idp:
-    type: jwt
-    issuer: ` + e.issuer + `
-    jwks_uri: ` + e.idp.URL + `/jwks.json
-    jwks_min_refetch_interval: 100ms
-` + extra + `
-routes:
-  - name: mcp
-    match: {path_prefix: /mcp}
-    verifiers: [` + routeVerifiers + `]
-    required_scopes: [mcp:read]
-    resource: ` + e.resource + `
-`
-	cfgPath := filepath.Join(e.dir, "tokengate.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
+	e.cfgPath = filepath.Join(e.dir, "tokengate.yaml")
+	require.NoError(t, os.WriteFile(e.cfgPath, []byte(e.config(opts)), 0o644))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	s, err := stack.Start(ctx, stack.Options{
 		Tokengate: bins.tokengate, MCPSample: bins.mcpSample, Envoy: bins.envoy,
-		Config: cfgPath, Dir: e.dir, Ports: ports,
+		Config: e.cfgPath, Dir: e.dir, Ports: ports, EnvoyRoutes: opts.envoyRoutes,
 	})
 	require.NoError(t, err)
 	e.stack = s
@@ -133,6 +133,46 @@ routes:
 		s.Stop()
 	})
 	return e
+}
+
+// config renders tokengate's configuration for opts; the extra verifiers
+// are those opts.verifiers returned at start.
+func (e *env) config(opts envOptions) string {
+	routeVerifiers := strings.Join(append([]string{"idp"}, opts.routeVerifiers...), ", ")
+	extraRoutes := ""
+	if opts.routes != nil {
+		extraRoutes = opts.routes(e)
+	}
+	return `
+log: {level: debug, format: text}
+verifiers:
+  idp:
+    type: jwt
+    issuer: ` + e.issuer + `
+    jwks_uri: ` + e.idp.URL + `/jwks.json
+    jwks_min_refetch_interval: 100ms
+` + e.extraVerifiers + `
+routes:
+  - name: mcp
+    match: {path_prefix: /mcp}
+    verifiers: [` + routeVerifiers + `]
+    required_scopes: [mcp:read]
+    resource: ` + e.resource + `
+` + opts.mcpRoute + `
+` + extraRoutes
+}
+
+// replaceConfig atomically replaces tokengate's configuration file with
+// content (a new file renamed over the old one, as editors and Kubernetes
+// ConfigMap updates do), which the running tokengate notices and reloads.
+func (e *env) replaceConfig(t *testing.T, content string) {
+	t.Helper()
+	tmp, err := os.CreateTemp(e.dir, ".tokengate.yaml.*")
+	require.NoError(t, err)
+	_, err = tmp.WriteString(content)
+	require.NoError(t, err)
+	require.NoError(t, tmp.Close())
+	require.NoError(t, os.Rename(tmp.Name(), e.cfgPath))
 }
 
 // mint returns a token signed with the named key, by default for alice
@@ -172,17 +212,40 @@ func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// connect opens an MCP session through Envoy with the official SDK client.
+// connect opens an MCP session through Envoy at /mcp with the official SDK
+// client.
 func (e *env) connect(t *testing.T, headers map[string]string) (*mcp.ClientSession, error) {
+	t.Helper()
+	return e.connectAt(t, "/mcp", headers)
+}
+
+// connectAt opens an MCP session through Envoy at path (an Envoy route
+// that reaches the upstream's /mcp).
+func (e *env) connectAt(t *testing.T, path string, headers map[string]string) (*mcp.ClientSession, error) {
+	t.Helper()
+	return connectURL(t, e.stack.EnvoyURL()+path, headers)
+}
+
+// connectURL opens an MCP session at endpoint with the official SDK client.
+func connectURL(t *testing.T, endpoint string, headers map[string]string) (*mcp.ClientSession, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	client := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
 	return client.Connect(ctx, &mcp.StreamableClientTransport{
-		Endpoint:   e.stack.EnvoyURL() + "/mcp",
+		Endpoint:   endpoint,
 		HTTPClient: &http.Client{Transport: headerTransport{headers}},
 		MaxRetries: -1,
 	}, nil)
+}
+
+// whoamiAt connects at path with headers and returns whoami's answer.
+func (e *env) whoamiAt(t *testing.T, path string, headers map[string]string) map[string]any {
+	t.Helper()
+	s, err := e.connectAt(t, path, headers)
+	require.NoError(t, err)
+	defer s.Close()
+	return whoami(t, s)
 }
 
 // bearer is the Authorization header map for tok.
@@ -202,28 +265,37 @@ func whoami(t *testing.T, s *mcp.ClientSession) map[string]any {
 // whoamiWith connects with tok and returns whoami's answer.
 func (e *env) whoamiWith(t *testing.T, tok string) map[string]any {
 	t.Helper()
-	s, err := e.connect(t, bearer(tok))
-	require.NoError(t, err)
-	defer s.Close()
-	return whoami(t, s)
+	return e.whoamiAt(t, "/mcp", bearer(tok))
 }
 
 // post sends an MCP initialize request through Envoy with the given
 // headers and returns the response with its body read.
 func (e *env) post(t *testing.T, path string, headers map[string]string) (*http.Response, string) {
 	t.Helper()
-	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`
-	req, err := http.NewRequest(http.MethodPost, e.stack.EnvoyURL()+path, strings.NewReader(body))
+	resp, body, err := initialize(http.DefaultClient, e.stack.EnvoyURL()+path, headers)
 	require.NoError(t, err)
+	return resp, body
+}
+
+// initialize sends an MCP initialize request to url with the given headers
+// and returns the response with its body read. It is safe to call from any
+// goroutine.
+func initialize(client *http.Client, url string, headers map[string]string) (*http.Response, string, error) {
+	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return nil, "", err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp, string(b)
+	return resp, string(b), err
 }

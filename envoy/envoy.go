@@ -5,17 +5,26 @@ package envoy
 import (
 	"bytes"
 	_ "embed"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"text/template"
 )
 
 //go:embed envoy.yaml.tmpl
 var configTemplate string
 
-var tmpl = template.Must(template.New("envoy").Option("missingkey=error").Parse(configTemplate))
+var tmpl = template.Must(template.New("envoy").Option("missingkey=error").Funcs(template.FuncMap{
+	// json quotes a string for YAML (a JSON string is a YAML scalar).
+	"json": func(s string) (string, error) {
+		b, err := json.Marshal(s)
+		return string(b), err
+	},
+}).Parse(configTemplate))
 
 // Params are the template's fields.
 type Params struct {
@@ -25,6 +34,25 @@ type Params struct {
 	AdminPort    int
 	AuthzPort    int
 	UpstreamPort int
+	// Routes are optional Envoy routes to the upstream, tried in order
+	// before the catch-all "/" route. Without them the configuration has
+	// the catch-all alone.
+	Routes []Route
+}
+
+// Route is an extra Envoy route to the upstream.
+type Route struct {
+	// Prefix is the path prefix the route matches (Envoy's match.prefix);
+	// it must start with "/".
+	Prefix string
+	// PrefixRewrite, if set, replaces Prefix in the path sent upstream
+	// (Envoy's route.prefix_rewrite), for example "/mcp".
+	PrefixRewrite string
+	// TokengateRoute, if set, pins the tokengate route of that name: the
+	// route carries the ext_authz per-route context extension
+	// tokengate_route, so tokengate uses that route and skips its own
+	// matching.
+	TokengateRoute string
 }
 
 // Render returns the Envoy bootstrap configuration for p.
@@ -34,6 +62,14 @@ func Render(p Params) ([]byte, error) {
 	}
 	if p.ListenPort == 0 || p.AdminPort == 0 || p.AuthzPort == 0 || p.UpstreamPort == 0 {
 		return nil, errors.New("envoy: every port must be set")
+	}
+	for i, r := range p.Routes {
+		if !strings.HasPrefix(r.Prefix, "/") {
+			return nil, fmt.Errorf("envoy: Routes[%d].Prefix %q must start with /", i, r.Prefix)
+		}
+		if r.PrefixRewrite != "" && !strings.HasPrefix(r.PrefixRewrite, "/") {
+			return nil, fmt.Errorf("envoy: Routes[%d].PrefixRewrite %q must start with /", i, r.PrefixRewrite)
+		}
 	}
 	var b bytes.Buffer
 	if err := tmpl.Execute(&b, p); err != nil {

@@ -56,6 +56,9 @@ type Options struct {
 	// Dir receives the rendered Envoy config and one log file per process.
 	Dir   string
 	Ports Ports
+	// EnvoyRoutes are extra Envoy routes before the catch-all (prefix
+	// rewrites, pinned tokengate routes); see envoy.Params.Routes.
+	EnvoyRoutes []envoy.Route
 }
 
 // Stack is a running set of processes.
@@ -74,6 +77,11 @@ type proc struct {
 // EnvoyURL is the base URL of Envoy's listener.
 func (s *Stack) EnvoyURL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.opts.Ports.Envoy) }
 
+// UpstreamURL is the base URL of the sample MCP server, bypassing Envoy.
+func (s *Stack) UpstreamURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d", s.opts.Ports.Upstream)
+}
+
 // TokengateHTTP is the base URL of tokengate's HTTP port.
 func (s *Stack) TokengateHTTP() string { return fmt.Sprintf("http://127.0.0.1:%d", s.opts.Ports.HTTP) }
 
@@ -82,7 +90,10 @@ func (s *Stack) TokengateHTTP() string { return fmt.Sprintf("http://127.0.0.1:%d
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	s := &Stack{opts: o}
 	p := o.Ports
-	envoyCfg, err := envoy.Render(envoy.Params{ListenPort: p.Envoy, AdminPort: p.EnvoyAdmin, AuthzPort: p.GRPC, UpstreamPort: p.Upstream})
+	envoyCfg, err := envoy.Render(envoy.Params{
+		ListenPort: p.Envoy, AdminPort: p.EnvoyAdmin, AuthzPort: p.GRPC, UpstreamPort: p.Upstream,
+		Routes: o.EnvoyRoutes,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +175,17 @@ func waitReady(ctx context.Context, pr *proc, url string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Signal sends sig to the named running process: "mcp-sample",
+// "tokengate" or "envoy" (for example SIGHUP to make tokengate reload).
+func (s *Stack) Signal(name string, sig os.Signal) error {
+	for _, pr := range s.procs {
+		if pr.name == name {
+			return pr.cmd.Process.Signal(sig)
+		}
+	}
+	return fmt.Errorf("stack: no process %q", name)
 }
 
 // Stop ends every process (SIGTERM, then SIGKILL after 5s), Envoy first.

@@ -1,0 +1,110 @@
+package envoy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+)
+
+var ports = Params{ListenPort: 10000, AdminPort: 10001, AuthzPort: 9191, UpstreamPort: 8000}
+
+// routesOf parses a rendered configuration and returns its routes.
+func routesOf(t *testing.T, b []byte) []map[string]any {
+	t.Helper()
+	var doc struct {
+		StaticResources struct {
+			Listeners []struct {
+				FilterChains []struct {
+					Filters []struct {
+						TypedConfig struct {
+							RouteConfig struct {
+								VirtualHosts []struct {
+									Routes []map[string]any `yaml:"routes"`
+								} `yaml:"virtual_hosts"`
+							} `yaml:"route_config"`
+						} `yaml:"typed_config"`
+					} `yaml:"filters"`
+				} `yaml:"filter_chains"`
+			} `yaml:"listeners"`
+		} `yaml:"static_resources"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &doc))
+	return doc.StaticResources.Listeners[0].FilterChains[0].Filters[0].TypedConfig.RouteConfig.VirtualHosts[0].Routes
+}
+
+func TestRenderRoutes(t *testing.T) {
+	catchAll := map[string]any{
+		"match": map[string]any{"prefix": "/"},
+		"route": map[string]any{"cluster": "upstream", "timeout": "0s", "idle_timeout": "3600s"},
+	}
+	tests := []struct {
+		name   string
+		routes []Route
+		want   []map[string]any
+	}{
+		{"none: the catch-all alone", nil, []map[string]any{catchAll}},
+		{"rewrite and pin, before the catch-all", []Route{
+			{Prefix: "/mcp/admin", PrefixRewrite: "/mcp", TokengateRoute: "admin"},
+			{Prefix: "/public", PrefixRewrite: "/mcp"},
+			{Prefix: `/odd "quoted": path`, TokengateRoute: `a "b": c`},
+		}, []map[string]any{
+			{
+				"match": map[string]any{"prefix": "/mcp/admin"},
+				"route": map[string]any{"cluster": "upstream", "timeout": "0s", "idle_timeout": "3600s", "prefix_rewrite": "/mcp"},
+				"typed_per_filter_config": map[string]any{"envoy.filters.http.ext_authz": map[string]any{
+					"@type":          "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute",
+					"check_settings": map[string]any{"context_extensions": map[string]any{"tokengate_route": "admin"}},
+				}},
+			},
+			{
+				"match": map[string]any{"prefix": "/public"},
+				"route": map[string]any{"cluster": "upstream", "timeout": "0s", "idle_timeout": "3600s", "prefix_rewrite": "/mcp"},
+			},
+			{
+				"match": map[string]any{"prefix": `/odd "quoted": path`},
+				"route": map[string]any{"cluster": "upstream", "timeout": "0s", "idle_timeout": "3600s"},
+				"typed_per_filter_config": map[string]any{"envoy.filters.http.ext_authz": map[string]any{
+					"@type":          "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute",
+					"check_settings": map[string]any{"context_extensions": map[string]any{"tokengate_route": `a "b": c`}},
+				}},
+			},
+			catchAll,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := ports
+			p.Routes = tc.routes
+			b, err := Render(p)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, routesOf(t, b))
+		})
+	}
+}
+
+func TestRenderRejectsRelativePrefixes(t *testing.T) {
+	tests := []struct {
+		route Route
+		want  string
+	}{
+		{Route{Prefix: "mcp"}, `envoy: Routes[0].Prefix "mcp" must start with /`},
+		{Route{Prefix: "/mcp/admin", PrefixRewrite: "mcp"}, `envoy: Routes[0].PrefixRewrite "mcp" must start with /`},
+	}
+	for _, tc := range tests {
+		p := ports
+		p.Routes = []Route{tc.route}
+		_, err := Render(p)
+		require.EqualError(t, err, tc.want)
+	}
+}
+
+func TestRenderWithoutRoutesHasNoPerRouteConfig(t *testing.T) {
+	b, err := Render(ports)
+	require.NoError(t, err)
+	for _, s := range []string{"typed_per_filter_config", "prefix_rewrite", "tokengate_route"} {
+		assert.False(t, strings.Contains(string(b), s), s)
+	}
+}
