@@ -80,6 +80,7 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 	if len(probs) > 0 {
 		return nil, &config.Error{Problems: probs}
 	}
+	p.tokens = newTokenCache(cfg.Server.TokenCache(), p.routes, o)
 	return p, nil
 }
 
@@ -134,6 +135,9 @@ func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[s
 			"authorization_servers":    nonNil(r.authServers),
 			"scopes_supported":         nonNil(r.required),
 			"bearer_methods_supported": []string{"header"},
+		}
+		if rc.ResourceName != "" {
+			doc["resource_name"] = rc.ResourceName
 		}
 		if r.metadataJSON, err = json.Marshal(doc); err != nil {
 			return nil, err

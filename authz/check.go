@@ -85,13 +85,19 @@ type outcome struct {
 	status   int // 0 for allow
 	err      error
 	id       *verify.Identity
-	body     []byte // for a 200 metadata answer
+	// hdrs are id's precomputed header values (a cached verification), or
+	// nil to compute them from id.
+	hdrs *idHeaders
+	body []byte // for a 200 metadata answer
 }
 
 // Check implements the ext_authz v3 Check RPC. It never returns an error:
 // every failure is an answer, so Envoy never falls back to its own default.
 func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	start := time.Now()
+	var start time.Time
+	if s.observer != nil {
+		start = time.Now()
+	}
 	p := s.policy.Load()
 	out := s.decide(ctx, p, req)
 	resp := out.response(p)
@@ -113,7 +119,7 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 			Status: out.status, Duration: time.Since(start),
 		})
 	}
-	if decision == DecisionDeny {
+	if decision == DecisionDeny && s.log.Enabled(ctx, slog.LevelInfo) {
 		attrs := []any{"route", routeName, "status", out.status, "code", out.reason}
 		if out.verifier != "" {
 			attrs = append(attrs, "verifier", out.verifier)
@@ -155,7 +161,26 @@ func (s *Service) decide(ctx context.Context, p *Policy, req *authv3.CheckReques
 	if err != nil {
 		return denied(route, "", err)
 	}
-	tok := verify.ParseToken(raw)
+
+	// A JWT verified before skips parsing and signature work: the cached
+	// verification stands in for its verifier's Verify below, and the
+	// route's audience and scopes are checked on it as usual.
+	var (
+		key   tokenKey
+		keyed bool
+		hit   *tokenEntry
+		tok   *verify.Token // parsed on first need
+	)
+	if p.tokens != nil && len(route.jwt) > 0 && jwsShaped(raw) {
+		key, keyed = newTokenKey(raw), true
+		hit = p.tokens.get(&key)
+	}
+	parsed := func() *verify.Token {
+		if tok == nil {
+			tok = verify.ParseToken(raw)
+		}
+		return tok
+	}
 
 	var (
 		scopeFail   *verify.Identity
@@ -164,9 +189,35 @@ func (s *Service) decide(ctx context.Context, p *Policy, req *authv3.CheckReques
 		firstName   string
 		tried       bool
 	)
-	try := func(b binding) *verify.Identity {
+	try := func(b binding) (*verify.Identity, *idHeaders) {
 		tried = true
-		id, err := b.v.Verify(ctx, tok, b.audiences)
+		var (
+			id   *verify.Identity
+			hdrs *idHeaders
+			err  error
+		)
+		if hit != nil && b.v == hit.v {
+			if id, err = hit.check(b.audiences); err == nil {
+				hdrs = &hit.hdrs
+			}
+		} else {
+			cj, cacheable := b.v.(cacheableJWT)
+			cacheable = cacheable && keyed && b.v.Kind() == verify.KindJWT
+			var keys verify.KeysVersion
+			if cacheable {
+				// Read before Verify: should the keys change meanwhile, the
+				// entry is already stale rather than vouched for by keys
+				// that may not hold the signing key.
+				keys = cj.KeysVersion()
+			}
+			t := parsed()
+			id, err = b.v.Verify(ctx, t, b.audiences)
+			if err == nil && cacheable {
+				if e := p.tokens.put(key, cj, keys, t, id); e != nil {
+					id, hdrs = &e.id, &e.hdrs
+				}
+			}
+		}
 		if err != nil {
 			if verify.IsUnavailable(err) {
 				if unavailable == nil {
@@ -179,36 +230,43 @@ func (s *Service) decide(ctx context.Context, p *Policy, req *authv3.CheckReques
 					firstName = b.v.Name()
 				}
 			}
-			return nil
+			return nil, nil
 		}
 		if !hasAll(id.Scopes, route.required) {
 			if scopeFail == nil {
 				scopeFail = id
 			}
-			return nil
+			return nil, nil
 		}
-		return id
+		return id, hdrs
 	}
-	if tok.LooksLikeJWT() {
-		iss := ""
-		if tok.Claims != nil {
-			iss = tok.Claims.Issuer
+	looksJWT, iss := true, ""
+	if hit != nil {
+		iss = hit.issuer
+	} else {
+		t := parsed()
+		looksJWT = t.LooksLikeJWT()
+		if t.Claims != nil {
+			iss = t.Claims.Issuer
 		}
+	}
+	if looksJWT {
 		for _, b := range route.jwt {
 			if b.v.Issuer() == iss {
-				if id := try(b); id != nil {
-					return outcome{route: route, verifier: id.Verifier, reason: ReasonOK, id: id}
+				if id, hdrs := try(b); id != nil {
+					return outcome{route: route, verifier: id.Verifier, reason: ReasonOK, id: id, hdrs: hdrs}
 				}
 			}
 		}
 	}
 	if !tried {
 		for _, b := range route.other {
-			if id := try(b); id != nil {
-				return outcome{route: route, verifier: id.Verifier, reason: ReasonOK, id: id}
+			if id, hdrs := try(b); id != nil {
+				return outcome{route: route, verifier: id.Verifier, reason: ReasonOK, id: id, hdrs: hdrs}
 			}
 		}
 	}
+	tok = parsed()
 	switch {
 	case scopeFail != nil:
 		return outcome{route: route, verifier: scopeFail.Verifier, reason: verify.Code(verify.ErrScopeInsufficient), status: 403, err: verify.ErrScopeInsufficient}
@@ -299,13 +357,8 @@ func bearerToken(h string) (string, error) {
 // 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 func isB64Token(s string) bool {
 	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' {
-			continue
-		}
-		break
+	for i < len(s) && b64TokenChar[s[i]] {
+		i++
 	}
 	if i == 0 {
 		return false
@@ -317,3 +370,13 @@ func isB64Token(s string) bool {
 	}
 	return true
 }
+
+// b64TokenChar marks the bytes of an RFC 6750 b64token before its padding.
+// A table lookup per byte: this scan runs over every token on every Check.
+var b64TokenChar = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+	}
+	return t
+}()

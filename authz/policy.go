@@ -42,6 +42,9 @@ type Policy struct {
 	// identityHeaders are every header name tokengate sets, stripped from
 	// every request.
 	identityHeaders []string
+	// tokens remembers verified JWTs (see tokencache.go); nil when
+	// server.token_cache_size is 0.
+	tokens *tokenCache
 }
 
 // Route is one compiled route.

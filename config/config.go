@@ -21,6 +21,20 @@ type Server struct {
 	GRPCListen string   `koanf:"grpc_listen" yaml:"grpc_listen"`
 	HTTPListen string   `koanf:"http_listen" yaml:"http_listen"`
 	ClockSkew  Duration `koanf:"clock_skew" yaml:"clock_skew"`
+	// TokenCacheSize bounds the verified-JWT cache (entries); 0 disables
+	// it. Nil (unset) means DefaultTokenCacheSize.
+	TokenCacheSize *int `koanf:"token_cache_size" yaml:"token_cache_size,omitempty"`
+	// Pprof serves net/http/pprof under /debug/pprof/ on the HTTP port.
+	Pprof bool `koanf:"pprof" yaml:"pprof,omitempty"`
+}
+
+// TokenCache returns the verified-JWT cache size: TokenCacheSize, or
+// DefaultTokenCacheSize when it is unset.
+func (s Server) TokenCache() int {
+	if s.TokenCacheSize == nil {
+		return DefaultTokenCacheSize
+	}
+	return *s.TokenCacheSize
 }
 
 // Log configures logging.
@@ -98,6 +112,7 @@ type Route struct {
 	Verifiers            []string          `koanf:"verifiers" yaml:"verifiers,omitempty"`
 	RequiredScopes       []string          `koanf:"required_scopes" yaml:"required_scopes,omitempty"`
 	Resource             string            `koanf:"resource" yaml:"resource,omitempty"`
+	ResourceName         string            `koanf:"resource_name" yaml:"resource_name,omitempty"`
 	AuthorizationServers []string          `koanf:"authorization_servers" yaml:"authorization_servers,omitempty"`
 	ClaimHeaders         map[string]string `koanf:"claim_headers" yaml:"claim_headers,omitempty"`
 	ForwardAuthorization bool              `koanf:"forward_authorization" yaml:"forward_authorization"`

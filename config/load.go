@@ -271,8 +271,12 @@ func decode(k *koanf.Koanf, cfg *Config) []Problem {
 	for _, line := range flattenErrors(err) {
 		line = redact.Replace(line)
 		if m := unusedKeys.FindStringSubmatch(line); m != nil {
+			parent := m[1]
+			if parent == reflect.TypeOf(*cfg).String() {
+				parent = "" // mapstructure >= v2.5 names the root by its type
+			}
 			for _, key := range strings.Split(m[2], ", ") {
-				probs = append(probs, Problem{Path: joinPath(m[1], key), Msg: msgUnknownKey})
+				probs = append(probs, Problem{Path: joinPath(parent, key), Msg: msgUnknownKey})
 			}
 			continue
 		}

@@ -116,6 +116,8 @@ func TestLoadGoodFillsDefaults(t *testing.T) {
 	assert.Equal(t, ":9191", cfg.Server.GRPCListen)
 	assert.Equal(t, ":9192", cfg.Server.HTTPListen)
 	assert.Equal(t, 60*time.Second, cfg.Server.ClockSkew.D())
+	assert.Equal(t, config.DefaultTokenCacheSize, cfg.Server.TokenCache())
+	assert.False(t, cfg.Server.Pprof, "pprof is opt-in")
 	assert.Equal(t, "info", cfg.Log.Level)
 	assert.Equal(t, "json", cfg.Log.Format)
 
@@ -176,6 +178,14 @@ func TestLoadEnvironment(t *testing.T) {
 			environ: []string{"TOKENGATE_SERVER__CLOCK_SKEW=5s"},
 			check: func(t *testing.T, cfg *config.Config) {
 				assert.Equal(t, 5*time.Second, cfg.Server.ClockSkew.D())
+			},
+		},
+		{
+			name:    "token cache disabled: 0 is kept, not defaulted",
+			environ: []string{"TOKENGATE_SERVER__TOKEN_CACHE_SIZE=0", "TOKENGATE_SERVER__PPROF=true"},
+			check: func(t *testing.T, cfg *config.Config) {
+				assert.Equal(t, 0, cfg.Server.TokenCache())
+				assert.True(t, cfg.Server.Pprof)
 			},
 		},
 		{

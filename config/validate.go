@@ -23,6 +23,7 @@ const (
 	DefaultIntrospectTimeout   = 2 * time.Second
 	DefaultIntrospectCacheTTL  = 60 * time.Second
 	DefaultIntrospectionClient = "basic"
+	DefaultTokenCacheSize      = 100000
 )
 
 func (c *Config) applyDefaults() {
@@ -34,6 +35,10 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Server.ClockSkew == 0 {
 		c.Server.ClockSkew = Duration(DefaultClockSkew)
+	}
+	if c.Server.TokenCacheSize == nil {
+		size := DefaultTokenCacheSize
+		c.Server.TokenCacheSize = &size
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -92,6 +97,9 @@ func (c *Config) Validate() []Problem {
 	v.listen("server.http_listen", c.Server.HTTPListen)
 	if c.Server.ClockSkew < 0 || c.Server.ClockSkew.D() > 10*time.Minute {
 		v.add("server.clock_skew", "must be between 0s and 10m")
+	}
+	if c.Server.TokenCache() < 0 {
+		v.add("server.token_cache_size", "must be 0 (disabled) or more")
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		v.add("log.level", "must be one of debug, info, warn, error")
@@ -269,6 +277,9 @@ func (v *validator) route(p string, r Route, verifiers map[string]Verifier) {
 		if u, err := url.Parse(r.Resource); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.Fragment != "" {
 			v.add(p+".resource", "must be an absolute http(s) URL without fragment")
 		}
+	}
+	if r.ResourceName != "" && r.Resource == "" {
+		v.add(p+".resource_name", "requires resource: the name is published in the resource's metadata document")
 	}
 	for i, as := range r.AuthorizationServers {
 		if u, err := url.Parse(as); err != nil || u.Host == "" {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -48,6 +49,8 @@ type Server struct {
 	reloadMu     sync.Mutex
 	runCtx       context.Context
 	policyCancel context.CancelFunc
+	// traceShutdown flushes buffered spans at the end of Run.
+	traceShutdown func(context.Context) error
 }
 
 // Options are optional Server settings.
@@ -60,6 +63,9 @@ type Options struct {
 	// ReadyTimeout bounds how long a reload waits for the new policy's
 	// verifiers to load their keys before swapping it in (default 10s).
 	ReadyTimeout time.Duration
+	// TracerProvider traces Checks; nil sets tracing up from the OTEL_*
+	// environment (SetupTracing), and a no-op provider turns it off.
+	TracerProvider trace.TracerProvider
 }
 
 // New builds the policy from cfg and opens both listeners, so that port
@@ -74,7 +80,6 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Options) (*Server, error)
 	}
 	s := &Server{
 		cfg: cfg, log: log, metrics: m, registry: reg,
-		svc:    authz.NewService(policy, log, m),
 		health: health.NewServer(),
 	}
 	if len(opts) > 0 {
@@ -90,8 +95,16 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Options) (*Server, error)
 		s.grpcLn.Close()
 		return nil, fmt.Errorf("server.http_listen: %w", err)
 	}
+	tr, err := newTracing(s.opts.TracerProvider, log)
+	if err != nil {
+		s.grpcLn.Close()
+		s.httpLn.Close()
+		return nil, err
+	}
+	s.traceShutdown = tr.shutdown
+	s.svc = authz.NewService(policy, log, tr.observer(m))
 	s.grpcSrv = grpc.NewServer()
-	authv3.RegisterAuthorizationServer(s.grpcSrv, s.svc)
+	authv3.RegisterAuthorizationServer(s.grpcSrv, tr.wrap(s.svc))
 	healthpb.RegisterHealthServer(s.grpcSrv, s.health)
 	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
@@ -149,6 +162,12 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	wg.Go(func() { _ = s.httpSrv.Shutdown(shutdownCtx) })
 	wg.Wait()
+	// Spans get their own deadline: draining may have used up the grace.
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelFlush()
+	if err := s.traceShutdown(flushCtx); err != nil {
+		s.log.Warn("flushing traces failed", "error", err)
+	}
 	s.log.Info("tokengate stopped")
 	return err
 }
@@ -195,6 +214,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET "+authz.WellKnownPRM+"/", s.metadata)
 	mux.HandleFunc("GET "+authz.WellKnownPRM, s.metadata)
+	if s.cfg.Server.Pprof {
+		handlePprof(mux)
+	}
 	return mux
 }
 

@@ -135,18 +135,22 @@ func TestServerHTTPAndGRPC(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, status)
 
 	client := authv3.NewAuthorizationClient(conn)
-	resp, err := client.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Method: "POST", Path: "/mcp", Host: "mcp.example.com",
-			Headers: map[string]string{"authorization": "Bearer " + token},
-		}},
-	}})
-	require.NoError(t, err)
-	require.NotNil(t, resp.GetOkResponse(), "valid token must be allowed")
+	for range 2 { // the second Check is answered by the token cache
+		resp, err := client.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+				Method: "POST", Path: "/mcp", Host: "mcp.example.com",
+				Headers: map[string]string{"authorization": "Bearer " + token},
+			}},
+		}})
+		require.NoError(t, err)
+		require.NotNil(t, resp.GetOkResponse(), "valid token must be allowed")
+	}
 
 	status, body = get(t, base+"/metrics")
 	assert.Equal(t, http.StatusOK, status)
-	assert.Contains(t, body, `tokengate_check_total{decision="allow",reason="ok",route="mcp",verifier="idp"} 1`)
+	assert.Contains(t, body, `tokengate_check_total{decision="allow",reason="ok",route="mcp",verifier="idp"} 2`)
+	assert.Contains(t, body, `tokengate_cache_total{cache="token",result="miss"} 1`)
+	assert.Contains(t, body, `tokengate_cache_total{cache="token",result="hit"} 1`)
 	assert.Contains(t, body, `tokengate_jwks_refresh_total{result="success",verifier="idp"}`)
 	assert.Contains(t, body, `tokengate_jwks_keys{verifier="idp"} 1`)
 	assert.NotContains(t, body, token)

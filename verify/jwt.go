@@ -183,6 +183,38 @@ func (v *JWT) Ready() bool { return v.keys.ready() }
 // Start implements Verifier.
 func (v *JWT) Start(ctx context.Context) { v.keys.start(ctx) }
 
+// KeysVersion identifies one set of verification keys. Two versions are
+// equal only if they name the same set; every JWKS fetch makes a new one.
+type KeysVersion struct{ set *keySet }
+
+// KeysVersion returns the version of the keys in use (the zero version
+// before any are loaded). A caller that remembers a verification, like
+// the authz token cache, compares it later to notice that the keys were
+// replaced, possibly dropping the key that signed the token.
+func (v *JWT) KeysVersion() KeysVersion { return KeysVersion{v.keys.current()} }
+
+// CheckAudience applies Verify's audience rule to the "aud" of a token
+// this verifier accepted: aud must hold one of the verifier's own audiences
+// or, when it has none, one of audiences. It returns nil or an error
+// wrapping ErrAudienceMismatch.
+func (v *JWT) CheckAudience(aud, audiences []string) error {
+	if len(v.audiences) > 0 {
+		audiences = v.audiences
+	}
+	if len(audiences) == 0 {
+		// Configuration validation prevents this; fail closed anyway.
+		return errNoAudience
+	}
+	for _, a := range aud {
+		if slices.Contains(audiences, a) {
+			return nil
+		}
+	}
+	return ErrAudienceMismatch
+}
+
+var errNoAudience = fmt.Errorf("%w: no expected audience configured", ErrAudienceMismatch)
+
 // Verify implements Verifier. Cheap checks (algorithm, header, claims) run
 // before any key work, so garbage never costs a JWKS refetch.
 func (v *JWT) Verify(ctx context.Context, t *Token, audiences []string) (*Identity, error) {
@@ -253,19 +285,7 @@ func (v *JWT) checkClaims(c *Claims, audiences []string) error {
 	if c.IssuedAt != nil && now.Add(v.skew).Before(c.IssuedAt.Time) {
 		return ErrIssuedInFuture
 	}
-	if len(v.audiences) > 0 {
-		audiences = v.audiences
-	}
-	if len(audiences) == 0 {
-		// Configuration validation prevents this; fail closed anyway.
-		return fmt.Errorf("%w: no expected audience configured", ErrAudienceMismatch)
-	}
-	for _, a := range c.Audience {
-		if slices.Contains(audiences, a) {
-			return nil
-		}
-	}
-	return ErrAudienceMismatch
+	return v.CheckAudience(c.Audience, audiences)
 }
 
 func (v *JWT) checkSignature(ctx context.Context, t *Token, alg jwa.SignatureAlgorithm) ([]byte, error) {
@@ -295,7 +315,10 @@ func (v *JWT) checkSignature(ctx context.Context, t *Token, alg jwa.SignatureAlg
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("%w: no trusted key for %s", ErrAlgorithmNotAllowed, alg)
 	}
-	raw := []byte(t.Raw)
+	raw := t.compact // the bytes ParseToken split, rather than a fresh copy
+	if raw == nil {
+		raw = []byte(t.Raw)
+	}
 	for _, k := range cands {
 		if payload, err := jws.VerifyCompactFast(k.key, raw, alg); err == nil {
 			return payload, nil

@@ -33,6 +33,9 @@ type Token struct {
 	Payload []byte
 	// malformed explains why a token that looks like a JWS does not decode.
 	malformed error
+	// compact is Raw as bytes, kept for signature verification so that the
+	// token is copied once per request, not once per verifier.
+	compact []byte
 }
 
 // ParseToken splits and decodes raw without verifying anything. It never
@@ -43,7 +46,8 @@ func ParseToken(raw string) *Token {
 	if strings.Count(raw, ".") != 2 {
 		return t
 	}
-	hdr, payload, sig, err := jwsbb.SplitCompactString(raw)
+	compact := []byte(raw)
+	hdr, payload, sig, err := jwsbb.SplitCompact(compact)
 	if err != nil {
 		t.malformed = fmt.Errorf("%w: not a compact JWS", ErrTokenMalformed)
 		return t
@@ -75,11 +79,17 @@ func ParseToken(raw string) *Token {
 		t.malformed = fmt.Errorf("%w: signature is not canonical base64url", ErrTokenMalformed)
 		return t
 	}
-	t.Payload, err = base64.RawURLEncoding.DecodeString(string(payload))
+	// Decode straight from the segment: DecodeString(string(payload)) would
+	// copy the payload once more.
+	t.Payload = make([]byte, base64.RawURLEncoding.DecodedLen(len(payload)))
+	n, err := base64.RawURLEncoding.Decode(t.Payload, payload)
 	if err != nil {
+		t.Payload = nil
 		t.malformed = fmt.Errorf("%w: payload is not base64url", ErrTokenMalformed)
 		return t
 	}
+	t.Payload = t.Payload[:n]
+	t.compact = compact
 	var c Claims
 	if err := json.Unmarshal(t.Payload, &c); err != nil {
 		t.malformed = fmt.Errorf("%w: claims: %v", ErrTokenMalformed, safeJSONError(err))

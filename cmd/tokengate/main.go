@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 // Set by the linker: -ldflags "-X main.version=... -X main.commit=...".
@@ -24,6 +25,7 @@ Usage:
   tokengate keys generate --alg ALG [--kid KID] --out DIR
   tokengate token mint --key FILE --alg ALG [--kid KID] --iss ISS --aud AUD --sub SUB [--scope "a b"] [--ttl 1h] [--claim k=v ...]
   tokengate version
+  tokengate healthcheck [--url http://127.0.0.1:9192/readyz] [--timeout 2s]
 
 Run "tokengate COMMAND --help" for a command's flags.
 `
@@ -43,6 +45,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return nil, false
 	}
+	if len(args) >= 2 && isHelp(args[1]) && groupUsage(args[0]) != "" {
+		fmt.Fprint(stdout, groupUsage(args[0]))
+		return exitOK
+	}
 	switch args[0] {
 	case "serve":
 		return runServe(args[1:], stdout, stderr)
@@ -59,14 +65,47 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runTokenMint(rest, stdout, stderr)
 		}
 	case "version", "--version":
+		fs := newFlagSet("tokengate version", stderr, "")
+		fs.Usage = func() {
+			fmt.Fprint(stderr, "usage: tokengate version\n\nPrints the version, the commit and the Go version.\n")
+		}
+		if code, done := parseFlags(fs, args[1:]); done {
+			return code
+		}
 		fmt.Fprintf(stdout, "tokengate %s (commit %s, %s)\n", version, commitID(), runtime.Version())
 		return exitOK
+	case "healthcheck":
+		return runHealthcheck(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "tokengate: unknown command %q\n\n%s", joinArgs(args), usage)
 	return exitUsageErr
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
+}
+
+// groupUsage returns the usage lines of the commands under group (config,
+// keys, token), or "" for a command that is not a group.
+func groupUsage(group string) string {
+	switch group {
+	case "config", "keys", "token":
+	default:
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	for line := range strings.SplitSeq(usage, "\n") {
+		if strings.HasPrefix(line, "  tokengate "+group+" ") {
+			b.WriteString(line + "\n")
+		}
+	}
+	b.WriteString("\nRun \"tokengate " + group + " COMMAND --help\" for a command's flags.\n")
+	return b.String()
 }
 
 func joinArgs(args []string) string {
