@@ -89,6 +89,9 @@ type outcome struct {
 	// nil to compute them from id.
 	hdrs *idHeaders
 	body []byte // for a 200 metadata answer
+	// req is the request, read on allow to strip any other identity-looking
+	// header the client sent.
+	req *authv3.AttributeContext_HttpRequest
 }
 
 // Check implements the ext_authz v3 Check RPC. It never returns an error:
@@ -100,6 +103,9 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 	}
 	p := s.policy.Load()
 	out := s.decide(ctx, p, req)
+	if out.status == 0 {
+		out.req = req.GetAttributes().GetRequest().GetHttp()
+	}
 	resp := out.response(p)
 	routeName := ""
 	if out.route != nil {

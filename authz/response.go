@@ -109,6 +109,7 @@ func (o *outcome) allow(p *Policy) *authv3.CheckResponse {
 			remove = append(remove, name)
 		}
 	}
+	remove = appendSpoofed(remove, o.req, set, r.strip)
 	if len(set) > 0 {
 		a.okResp.Headers = set
 	}
@@ -281,4 +282,37 @@ func claimText(raw json.RawMessage) string {
 		return ""
 	}
 	return string(raw)
+}
+
+// IdentityPrefix marks headers an upstream may take for identity. Besides
+// the names tokengate sets, any request header with this prefix is removed
+// on allow, so a client cannot slip in, say, x-auth-role for an upstream
+// that trusts the whole prefix.
+const IdentityPrefix = "x-auth-"
+
+// appendSpoofed adds to remove every request header starting with
+// IdentityPrefix that is neither set nor already listed.
+func appendSpoofed(remove []string, req *authv3.AttributeContext_HttpRequest, set []*corev3.HeaderValueOption, listed []string) []string {
+	consider := func(name string) {
+		if len(name) < len(IdentityPrefix) || !strings.EqualFold(name[:len(IdentityPrefix)], IdentityPrefix) {
+			return
+		}
+		name = strings.ToLower(name)
+		if contains(listed, name) || contains(remove, name) {
+			return
+		}
+		for _, h := range set {
+			if h.Header.Key == name {
+				return
+			}
+		}
+		remove = append(remove, name)
+	}
+	for name := range req.GetHeaders() {
+		consider(name)
+	}
+	for _, hv := range req.GetHeaderMap().GetHeaders() {
+		consider(hv.GetKey())
+	}
+	return remove
 }

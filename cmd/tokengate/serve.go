@@ -72,6 +72,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Log, stderr)
 	slog.SetDefault(log)
+	// Catch SIGHUP before anything can take long, so an early reload
+	// signal never kills the process with the default action.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	srv, err := server.New(cfg, log, server.Options{
 		Load:      func() (*config.Config, error) { return config.Load(*path, os.Environ()) },
 		WatchFile: *path,
@@ -82,9 +87,6 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for range hup {
 			log.Info("SIGHUP: reloading configuration")
