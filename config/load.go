@@ -92,6 +92,11 @@ func Load(path string, environ []string) (*Config, error) {
 	if path == "" && envKeys == 0 && !quick {
 		return nil, ErrNoConfig
 	}
+	// clock_skew defaults here rather than in applyDefaults, so that an
+	// explicit "0s" stays zero.
+	if !k.Exists("server.clock_skew") {
+		_ = k.Set("server.clock_skew", DefaultClockSkew.String())
+	}
 	var cfg Config
 	probs := append(quickProbs, envProbs...)
 	probs = append(probs, decode(k, &cfg)...)

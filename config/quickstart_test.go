@@ -137,3 +137,21 @@ routes:
 		assert.Equal(t, "r", c.Routes[0].Name)
 	})
 }
+
+func TestClockSkewZeroIsKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	cfg := `
+verifiers:
+  s: {type: static, tokens: {t1: {sub: a}}}
+routes:
+  - {name: r, match: {path_prefix: /}, verifiers: [s]}
+`
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+	c, err := Load(path, nil)
+	require.NoError(t, err)
+	assert.Equal(t, DefaultClockSkew, c.Server.ClockSkew.D(), "unset: the default")
+	require.NoError(t, os.WriteFile(path, []byte("server: {clock_skew: 0s}\n"+cfg), 0o600))
+	c, err = Load(path, nil)
+	require.NoError(t, err)
+	assert.Zero(t, c.Server.ClockSkew.D(), "an explicit 0s stays 0")
+}

@@ -33,9 +33,6 @@ func (c *Config) applyDefaults() {
 	if c.Server.HTTPListen == "" {
 		c.Server.HTTPListen = DefaultHTTPListen
 	}
-	if c.Server.ClockSkew == 0 {
-		c.Server.ClockSkew = Duration(DefaultClockSkew)
-	}
 	if c.Server.TokenCacheSize == nil {
 		size := DefaultTokenCacheSize
 		c.Server.TokenCacheSize = &size
