@@ -163,7 +163,7 @@ func (s *Service) decide(ctx context.Context, p *Policy, req *authv3.CheckReques
 		return outcome{route: route, reason: ReasonAnonymous}
 	}
 
-	raw, err := bearerToken(requestHeader(h, "authorization"))
+	raw, err := bearerToken(RequestHeader(h, "authorization"))
 	if err != nil {
 		return denied(route, "", err)
 	}
@@ -313,11 +313,11 @@ func hasAll(have, want []string) bool {
 	return true
 }
 
-// requestHeader returns the value of the request header name (lower case).
+// RequestHeader returns the value of the request header name (lower case).
 // Envoy sends the headers map, or, when the ext_authz filter sets
 // encode_raw_headers, header_map instead; there a repeated header stays
 // separate, and its values are joined with "," as in the map.
-func requestHeader(h *authv3.AttributeContext_HttpRequest, name string) string {
+func RequestHeader(h *authv3.AttributeContext_HttpRequest, name string) string {
 	if v, ok := h.GetHeaders()[name]; ok {
 		return v
 	}

@@ -268,23 +268,7 @@ type headerCarrier struct {
 }
 
 // Get implements propagation.TextMapCarrier.
-func (c headerCarrier) Get(key string) string {
-	if v, ok := c.h.GetHeaders()[key]; ok {
-		return v
-	}
-	var values []string
-	for _, hv := range c.h.GetHeaderMap().GetHeaders() {
-		if !strings.EqualFold(hv.GetKey(), key) {
-			continue
-		}
-		v := hv.GetValue()
-		if raw := hv.GetRawValue(); len(raw) > 0 {
-			v = string(raw)
-		}
-		values = append(values, v)
-	}
-	return strings.Join(values, ",")
-}
+func (c headerCarrier) Get(key string) string { return authz.RequestHeader(c.h, key) }
 
 // Set implements propagation.TextMapCarrier; the request is read-only.
 func (headerCarrier) Set(string, string) {}
