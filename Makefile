@@ -18,7 +18,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build envoy test vet fmt-check unit e2e demo fuzz bench clean
+.PHONY: all build envoy nginx test vet fmt-check unit e2e demo fuzz bench clean
 
 all: build
 
@@ -38,6 +38,17 @@ endif
 	@test -x "$(ENVOY_BIN)" || { echo "Envoy not found at ENVOY_BIN=$(ENVOY_BIN)"; exit 1; }
 	@"$(ENVOY_BIN)" --version | sed -n 's/^.*version: /envoy: /p'
 
+## nginx: install nginx (Debian package) for the forward-auth e2e test, unless it is there
+# (root or sudo needed; outside CI a failed install only skips that test). The
+# package's own daemon is stopped again: the tests run their own nginx.
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		if $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx; then \
+			$$SUDO service nginx stop >/dev/null 2>&1 || true; \
+		elif [ "$$CI" = true ]; then echo "nginx install failed"; exit 1; \
+		else echo "nginx not installed: the nginx forward-auth e2e test will skip"; fi; }
+
 vet:
 	$(GO) vet ./...
 
@@ -46,14 +57,14 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## test: vet, gofmt, every unit test with -race (fuzz seed corpora included) and the e2e suite through a real Envoy
-test: envoy vet fmt-check
+test: envoy nginx vet fmt-check
 	$(GO) test -race -count=1 ./...
 
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 
 ## e2e: only the end-to-end suite (real Envoy, tokengate, mcp-sample)
-e2e: envoy
+e2e: envoy nginx
 	$(GO) test -race -count=1 -v ./e2e/
 
 ## demo: Envoy + tokengate + mcp-sample on localhost with a fresh key; Ctrl-C stops all

@@ -34,6 +34,11 @@ type Params struct {
 	AdminPort    int
 	AuthzPort    int
 	UpstreamPort int
+	// AuthzHTTPPort, if set, is tokengate's HTTP port: the ext_authz filter
+	// then calls it in forward-auth mode (http_service, path_prefix /authz)
+	// instead of the gRPC port, and the RFC 9728 metadata path is routed to
+	// it directly. Pinned routes (Route.TokengateRoute) need gRPC mode.
+	AuthzHTTPPort int
 	// Routes are optional Envoy routes to the upstream, tried in order
 	// before the catch-all "/" route. Without them the configuration has
 	// the catch-all alone.

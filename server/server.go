@@ -214,6 +214,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET "+authz.WellKnownPRM+"/", s.metadata)
 	mux.HandleFunc("GET "+authz.WellKnownPRM, s.metadata)
+	s.handleForwardAuth(mux)
 	if s.cfg.Server.Pprof {
 		handlePprof(mux)
 	}

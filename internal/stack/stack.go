@@ -59,6 +59,12 @@ type Options struct {
 	// EnvoyRoutes are extra Envoy routes before the catch-all (prefix
 	// rewrites, pinned tokengate routes); see envoy.Params.Routes.
 	EnvoyRoutes []envoy.Route
+	// EnvoyForwardAuth makes Envoy ask tokengate's HTTP port in forward-auth
+	// mode (ext_authz http_service) instead of its gRPC port.
+	EnvoyForwardAuth bool
+	// NoEnvoy starts mcp-sample and tokengate only, for a test that puts
+	// another gateway in front of them.
+	NoEnvoy bool
 }
 
 // Stack is a running set of processes.
@@ -90,10 +96,14 @@ func (s *Stack) TokengateHTTP() string { return fmt.Sprintf("http://127.0.0.1:%d
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	s := &Stack{opts: o}
 	p := o.Ports
-	envoyCfg, err := envoy.Render(envoy.Params{
+	params := envoy.Params{
 		ListenPort: p.Envoy, AdminPort: p.EnvoyAdmin, AuthzPort: p.GRPC, UpstreamPort: p.Upstream,
 		Routes: o.EnvoyRoutes,
-	})
+	}
+	if o.EnvoyForwardAuth {
+		params.AuthzHTTPPort = p.HTTP
+	}
+	envoyCfg, err := envoy.Render(params)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +126,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}, o.Env...), fmt.Sprintf("http://127.0.0.1:%d/readyz", p.HTTP)},
 		{"envoy", o.Envoy, []string{"-c", envoyPath, "--disable-hot-restart", "--log-level", "warn"}, nil,
 			fmt.Sprintf("http://127.0.0.1:%d/ready", p.EnvoyAdmin)},
+	}
+	if o.NoEnvoy {
+		steps = steps[:2]
 	}
 	for _, st := range steps {
 		pr, err := s.launch(st.name, st.bin, st.args, st.env)
