@@ -106,6 +106,15 @@ func Load(path string, environ []string) (*Config, error) {
 		if name, ok := strings.CutPrefix(p.Msg, "unknown verifier "); ok && k.Exists("verifiers."+strings.Trim(name, `"`)) {
 			continue
 		}
+		if quick {
+			// Name the variable to fix, and say nothing twice.
+			if v, ok := quickStartPath(p.Path); ok {
+				if covered(probs, v) {
+					continue
+				}
+				p.Path = v
+			}
+		}
 		if !covered(probs, p.Path) {
 			probs = append(probs, p)
 		}

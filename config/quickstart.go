@@ -133,3 +133,23 @@ func splitList(s string) []any {
 	}
 	return out
 }
+
+// quickStartPaths maps what the quick start builds back to the variable that
+// set it, so validation problems name the variable.
+var quickStartPaths = map[string]string{
+	"verifiers." + QuickStartJWT + ".issuer":                      "TOKENGATE_JWT_ISSUER",
+	"verifiers." + QuickStartJWT + ".jwks_uri":                    "TOKENGATE_JWT_JWKS_URI",
+	"verifiers." + QuickStartJWT + ".public_key":                  "TOKENGATE_JWT_PUBLIC_KEY",
+	"verifiers." + QuickStartJWT + ".hmac_secret":                 "TOKENGATE_JWT_HMAC_SECRET",
+	"verifiers." + QuickStartJWT + ".algorithms[0]":               "TOKENGATE_JWT_ALGORITHM",
+	"verifiers." + QuickStartIntrospection + ".introspection_url": "TOKENGATE_INTROSPECTION_URL",
+	"verifiers." + QuickStartIntrospection + ".client_id":         "TOKENGATE_INTROSPECTION_CLIENT_ID",
+	"verifiers." + QuickStartIntrospection + ".client_secret":     "TOKENGATE_INTROSPECTION_CLIENT_SECRET",
+	"routes[0].resource":                                          "TOKENGATE_JWT_AUDIENCE",
+	"routes[0].required_scopes":                                   "TOKENGATE_REQUIRED_SCOPES",
+}
+
+func quickStartPath(path string) (string, bool) {
+	v, ok := quickStartPaths[path]
+	return v, ok
+}

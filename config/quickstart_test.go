@@ -15,6 +15,7 @@ func TestQuickStart(t *testing.T) {
 		environ []string
 		check   func(t *testing.T, c *Config)
 		want    []string // problem lines, if the load must fail
+		exact   bool     // want is the whole list
 	}{
 		{
 			name: "JWKS verifier and a catch-all route",
@@ -98,6 +99,16 @@ func TestQuickStart(t *testing.T) {
 			want:    []string{"TOKENGATE_JWT_AUDIENCE: TOKENGATE_JWT_AUDIENCE or TOKENGATE_RESOURCE is required (tokens must be bound to an audience)"},
 		},
 		{
+			name:    "validation problems name the variable, once",
+			environ: []string{"TOKENGATE_JWT_JWKS_URI=http://idp.example/keys"},
+			want: []string{
+				"TOKENGATE_JWT_ISSUER: is required with a JWT key source",
+				"TOKENGATE_JWT_AUDIENCE: TOKENGATE_JWT_AUDIENCE or TOKENGATE_RESOURCE is required (tokens must be bound to an audience)",
+				"TOKENGATE_JWT_JWKS_URI: must be an https URL (http is allowed only on loopback hosts or with allow_insecure_http: true)",
+			},
+			exact: true,
+		},
+		{
 			name:    "introspection needs client credentials",
 			environ: []string{"TOKENGATE_INTROSPECTION_URL=https://idp.example/introspect"},
 			want: []string{
@@ -116,7 +127,11 @@ func TestQuickStart(t *testing.T) {
 				for _, p := range cerr.Problems {
 					got = append(got, p.String())
 				}
-				assert.Subset(t, got, tc.want)
+				if tc.exact {
+					assert.Equal(t, tc.want, got)
+				} else {
+					assert.Subset(t, got, tc.want)
+				}
 				return
 			}
 			require.NoError(t, err)
