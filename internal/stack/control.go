@@ -112,13 +112,7 @@ func (s *Stack) RestartEnvoyWith(ctx context.Context, edit func([]byte) ([]byte,
 		return err
 	}
 	args[c+1] = edited
-	_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-pr.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGKILL)
-		<-pr.done
-	}
+	pr.terminate()
 	return s.relaunch(ctx, i, args)
 }
 

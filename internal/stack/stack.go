@@ -204,14 +204,7 @@ func (s *Stack) Signal(name string, sig os.Signal) error {
 // Stop ends every process (SIGTERM, then SIGKILL after 5s), Envoy first.
 func (s *Stack) Stop() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
-		pr := s.procs[i]
-		_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-pr.done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGKILL)
-			<-pr.done
-		}
+		s.procs[i].terminate()
 	}
 	s.procs = nil
 }
@@ -237,4 +230,16 @@ func tail(path string, n int) string {
 		ls = ls[len(ls)-n:]
 	}
 	return strings.Join(ls, "\n")
+}
+
+// terminate sends SIGTERM to the process group, then SIGKILL after 5s, and
+// waits for the process to exit.
+func (pr *proc) terminate() {
+	_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-pr.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGKILL)
+		<-pr.done
+	}
 }
