@@ -34,9 +34,11 @@ func (l *StringList) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		s, ok := plainJSONString(b)
+		if !ok {
+			if err := json.Unmarshal(b, &s); err != nil {
+				return err
+			}
 		}
 		*l = StringList{s}
 		return nil
@@ -56,9 +58,11 @@ type ScopeList []string
 // UnmarshalJSON accepts a space-delimited string or an array of strings.
 func (l *ScopeList) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		s, ok := plainJSONString(b)
+		if !ok {
+			if err := json.Unmarshal(b, &s); err != nil {
+				return err
+			}
 		}
 		*l = strings.Fields(s)
 		return nil
@@ -81,7 +85,9 @@ func (d *NumericDate) UnmarshalJSON(b []byte) error {
 	if len(b) == 0 || b[0] == '"' {
 		return errors.New("not a NumericDate")
 	}
-	if err := json.Unmarshal(b, &n); err != nil {
+	if isJSONNumber(b) {
+		n = json.Number(b) // what json.Unmarshal would store, without its cost
+	} else if err := json.Unmarshal(b, &n); err != nil {
 		return err
 	}
 	f, err := n.Float64()
@@ -107,4 +113,59 @@ func (c *Claims) clientID() string {
 		return c.ClientID
 	}
 	return c.Azp
+}
+
+// plainJSONString returns the value of b, a JSON string, when the value
+// is b's bytes between the quotes: printable ASCII without escapes. Else
+// it returns false, and json.Unmarshal must decode b. The claims decoder
+// calls UnmarshalJSON once per claim, and a nested json.Unmarshal costs a
+// scan and a decoder; the strings of real tokens are plain.
+func plainJSONString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	for _, c := range b[1 : len(b)-1] {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(b[1 : len(b)-1]), true
+}
+
+// isJSONNumber reports whether b is exactly one JSON number (RFC 8259
+// section 6): -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func isJSONNumber(b []byte) bool {
+	i := 0
+	digits := func() int {
+		start := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		return i - start
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
 }
