@@ -81,6 +81,12 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 		return nil, &config.Error{Problems: probs}
 	}
 	p.tokens = newTokenCache(cfg.Server.TokenCache(), p.routes, o)
+	if p.tokens != nil {
+		// Tokens for a verifier with audiences of its own carry those.
+		for _, name := range sortedKeys(cfg.Verifiers) {
+			p.tokens.internAudiences(cfg.Verifiers[name].Audiences)
+		}
+	}
 	return p, nil
 }
 

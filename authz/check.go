@@ -84,10 +84,10 @@ type outcome struct {
 	reason   string
 	status   int // 0 for allow
 	err      error
-	id       *verify.Identity
-	// hdrs are id's precomputed header values (a cached verification), or
-	// nil to compute them from id.
-	hdrs *idHeaders
+	// The identity of an allow: id, or hit when a token cache entry
+	// stands for it (a cached verification, or one just remembered).
+	id   *verify.Identity
+	hit  *tokenEntry
 	body []byte // for a 200 metadata answer
 	// req is the request, read on allow to strip any other identity-looking
 	// header the client sent.
@@ -189,22 +189,26 @@ func (s *Service) decide(ctx context.Context, p *Policy, req *authv3.CheckReques
 	}
 
 	var (
-		scopeFail   *verify.Identity
+		scopeFail   bool // an identity lacked the route's scopes
+		scopeFailBy string
 		unavailable error
 		firstErr    error
 		firstName   string
 		tried       bool
 	)
-	try := func(b binding) (*verify.Identity, *idHeaders) {
+	// try offers the token to b's verifier, or to the cache entry when b's
+	// verifier is the one that accepted it. An allow has its identity in
+	// the returned outcome's id or hit.
+	try := func(b binding) (outcome, bool) {
 		tried = true
 		var (
-			id   *verify.Identity
-			hdrs *idHeaders
-			err  error
+			id  *verify.Identity
+			e   *tokenEntry
+			err error
 		)
-		if hit != nil && b.v == hit.v {
-			if id, err = hit.check(b.audiences); err == nil {
-				hdrs = &hit.hdrs
+		if hit != nil && b.v == hit.verifier() {
+			if err = hit.checkAudience(p.tokens, b.audiences); err == nil {
+				e = hit
 			}
 		} else {
 			cj, cacheable := b.v.(cacheableJWT)
@@ -219,9 +223,7 @@ func (s *Service) decide(ctx context.Context, p *Policy, req *authv3.CheckReques
 			t := parsed()
 			id, err = b.v.Verify(ctx, t, b.audiences)
 			if err == nil && cacheable {
-				if e := p.tokens.put(key, cj, keys, t, id); e != nil {
-					id, hdrs = &e.id, &e.hdrs
-				}
+				e = p.tokens.put(key, cj, keys, t, id)
 			}
 		}
 		if err != nil {
@@ -236,19 +238,30 @@ func (s *Service) decide(ctx context.Context, p *Policy, req *authv3.CheckReques
 					firstName = b.v.Name()
 				}
 			}
-			return nil, nil
+			return outcome{}, false
+		}
+		verifier := ""
+		if e != nil {
+			verifier = e.verifier().Name()
+			if !e.hasScopes(route.required) {
+				if !scopeFail {
+					scopeFail, scopeFailBy = true, verifier
+				}
+				return outcome{}, false
+			}
+			return outcome{route: route, verifier: verifier, reason: ReasonOK, hit: e}, true
 		}
 		if !hasAll(id.Scopes, route.required) {
-			if scopeFail == nil {
-				scopeFail = id
+			if !scopeFail {
+				scopeFail, scopeFailBy = true, id.Verifier
 			}
-			return nil, nil
+			return outcome{}, false
 		}
-		return id, hdrs
+		return outcome{route: route, verifier: id.Verifier, reason: ReasonOK, id: id}, true
 	}
 	looksJWT, iss := true, ""
 	if hit != nil {
-		iss = hit.issuer
+		iss = hit.verifier().Issuer()
 	} else {
 		t := parsed()
 		looksJWT = t.LooksLikeJWT()
@@ -259,23 +272,23 @@ func (s *Service) decide(ctx context.Context, p *Policy, req *authv3.CheckReques
 	if looksJWT {
 		for _, b := range route.jwt {
 			if b.v.Issuer() == iss {
-				if id, hdrs := try(b); id != nil {
-					return outcome{route: route, verifier: id.Verifier, reason: ReasonOK, id: id, hdrs: hdrs}
+				if out, ok := try(b); ok {
+					return out
 				}
 			}
 		}
 	}
 	if !tried {
 		for _, b := range route.other {
-			if id, hdrs := try(b); id != nil {
-				return outcome{route: route, verifier: id.Verifier, reason: ReasonOK, id: id, hdrs: hdrs}
+			if out, ok := try(b); ok {
+				return out
 			}
 		}
 	}
 	tok = parsed()
 	switch {
-	case scopeFail != nil:
-		return outcome{route: route, verifier: scopeFail.Verifier, reason: verify.Code(verify.ErrScopeInsufficient), status: 403, err: verify.ErrScopeInsufficient}
+	case scopeFail:
+		return outcome{route: route, verifier: scopeFailBy, reason: verify.Code(verify.ErrScopeInsufficient), status: 403, err: verify.ErrScopeInsufficient}
 	case unavailable != nil:
 		return denied(route, firstName, unavailable)
 	case firstErr != nil:

@@ -35,10 +35,12 @@ const allowInline = 8
 
 // allowAnswer is an allow CheckResponse with the messages and lists it
 // points to, so that it takes one allocation (plus one for the headers set,
-// if any): this is the answer of every cache hit, the hot path.
+// if any): this is the answer of every cache hit, the hot path. Its status
+// is okStatus, and on a cache hit its x-auth-iss and x-auth-verifier
+// headers are the entry source's: messages shared by every answer, which
+// gRPC only reads (it marshals answers concurrently, as it may).
 type allowAnswer struct {
 	resp   authv3.CheckResponse
-	status rpcstatus.Status
 	ok     authv3.CheckResponse_OkResponse
 	okResp authv3.OkHttpResponse
 	set    [allowInline]*corev3.HeaderValueOption
@@ -51,17 +53,34 @@ type headerPair struct {
 	val corev3.HeaderValue
 }
 
+// okStatus is the status of every allow answer. Never modify it.
+var okStatus = &rpcstatus.Status{Code: int32(codes.OK)}
+
+// sharedHeader returns the header option that sets name to value, for
+// answers to share, or nil when value is not set (as allow's have skips
+// it).
+func sharedHeader(name, value string) *corev3.HeaderValueOption {
+	if value == "" || !validHeaderValue(value) {
+		return nil
+	}
+	return header(name, value)
+}
+
 func (o *outcome) allow(p *Policy) *authv3.CheckResponse {
 	r := o.route
 	a := new(allowAnswer)
 	set := a.set[:0]
 	var pairs []headerPair // allocated once, at the first header set
+	maxPairs := 5 + len(r.claimHeaders)
+	if o.hit != nil {
+		maxPairs -= 2 // x-auth-iss and x-auth-verifier are shared
+	}
 	have := func(name, value string) {
 		if value == "" || !validHeaderValue(value) {
 			return
 		}
 		if pairs == nil {
-			pairs = make([]headerPair, 0, 5+len(r.claimHeaders))
+			pairs = make([]headerPair, 0, maxPairs)
 		}
 		pairs = pairs[:len(pairs)+1] // within cap: have runs at most that often
 		pair := &pairs[len(pairs)-1]
@@ -70,28 +89,34 @@ func (o *outcome) allow(p *Policy) *authv3.CheckResponse {
 		pair.opt.AppendAction = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
 		set = append(set, &pair.opt)
 	}
-	if id := o.id; id != nil {
-		var scopes string
-		var claims map[string]string // when o.hdrs is nil
-		if o.hdrs != nil {
-			scopes = o.hdrs.scopes
-		} else {
-			scopes = strings.Join(id.Scopes, " ")
-			if len(r.claimHeaders) > 0 && id.Payload != nil {
-				claims = claimValues(id.Payload, r.claimHeaders)
-			}
+	switch {
+	case o.hit != nil:
+		f, src := o.hit.fields(), o.hit.src
+		have(HeaderSub, f.sub)
+		if src.iss != nil {
+			set = append(set, src.iss)
+		}
+		have(HeaderScopes, f.joinedScopes)
+		have(HeaderClientID, f.clientID)
+		if src.name != nil {
+			set = append(set, src.name)
+		}
+		for _, ch := range r.claimHeaders {
+			have(ch.header, f.claim(p.tokens.claimNames, ch.claim))
+		}
+	case o.id != nil:
+		id := o.id
+		var claims map[string]string
+		if len(r.claimHeaders) > 0 && id.Payload != nil {
+			claims = claimValues(id.Payload, r.claimHeaders)
 		}
 		have(HeaderSub, id.Subject)
 		have(HeaderIss, id.Issuer)
-		have(HeaderScopes, scopes)
+		have(HeaderScopes, strings.Join(id.Scopes, " "))
 		have(HeaderClientID, id.ClientID)
 		have(HeaderVerifier, id.Verifier)
 		for _, ch := range r.claimHeaders {
-			if o.hdrs != nil {
-				have(ch.header, o.hdrs.claim(ch.claim))
-			} else {
-				have(ch.header, claims[ch.claim])
-			}
+			have(ch.header, claims[ch.claim])
 		}
 	}
 	// Never remove a header that is also set: the set overwrites any value
@@ -117,8 +142,7 @@ func (o *outcome) allow(p *Policy) *authv3.CheckResponse {
 		a.okResp.HeadersToRemove = remove
 	}
 	a.ok.OkResponse = &a.okResp
-	a.status.Code = int32(codes.OK)
-	a.resp.Status = &a.status
+	a.resp.Status = okStatus
 	a.resp.HttpResponse = &a.ok
 	return &a.resp
 }

@@ -3,11 +3,15 @@ package authz
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/tokengate/tokengate/verify"
 )
@@ -75,53 +79,212 @@ type cacheableJWT interface {
 	CheckAudience(aud, audiences []string) error
 }
 
-// idHeaders are the header values of an identity that take work to
-// compute: the joined scopes and the values of the claims that routes copy
-// into headers (values[i] is claim names[i]; a slice is smaller than a map).
-type idHeaders struct {
-	scopes        string
-	names, values []string
+// entrySource is what an entry was verified with: the verifier that
+// accepted the token and the key set it used. Entries share one per
+// verifier and key set, so that each holds a single pointer for both.
+type entrySource struct {
+	v    cacheableJWT
+	keys verify.KeysVersion
+	// iss and name set x-auth-iss and x-auth-verifier (nil: not set), in
+	// every answer from these entries.
+	iss, name *corev3.HeaderValueOption
 }
 
-// claim returns the header value of the named claim ("" if absent).
-func (h *idHeaders) claim(name string) string {
-	for i, n := range h.names {
-		if n == name {
-			return h.values[i]
-		}
-	}
-	return ""
+// sourceKey finds an entrySource.
+type sourceKey struct {
+	v    cacheableJWT
+	keys verify.KeysVersion
 }
 
 // tokenEntry is one remembered verification. Only ref changes after
 // insertion.
+//
+// An entry is small and holds two pointers, for the garbage collector's
+// sake: a full cache is most of tokengate's heap, and every collection
+// marks all of it. Its source is shared with other entries; its strings
+// are in data, one allocation without pointers, which the collector marks
+// without reading it. With its data and its share of the index, an entry
+// takes about 150 bytes (see docs/benchmarks.md).
 type tokenEntry struct {
-	key      tokenKey
-	v        cacheableJWT
-	keys     verify.KeysVersion
-	issuer   string
-	aud      []string
-	deadline time.Time
-	// id is the identity, without its payload (the claim headers' values are
-	// in hdrs).
-	id   verify.Identity
-	hdrs idHeaders
+	key tokenKey
+	src *entrySource
+	// born is when the token was verified, as the time since the cache's
+	// epoch (on the monotonic clock when the cache's clock has one); exp is
+	// its exp in Unix nanoseconds when that comes before born +
+	// tokenCacheMaxTTL, else math.MaxInt64.
+	born, exp int64
+	// data holds the identity (see entryData): its subject and client ID,
+	// its scopes, the token's "aud", and the values of the claims that
+	// routes copy into headers. The issuer and the verifier's name are the
+	// verifier's own.
+	data string
 	// ref is CLOCK's reference bit, set by hits.
 	ref atomic.Bool
 }
 
-// usable reports whether the entry may still answer at now.
-func (e *tokenEntry) usable(now time.Time) bool {
-	return now.Before(e.deadline) && e.v.KeysVersion() == e.keys
+// verifier returns the verifier that accepted the token.
+func (e *tokenEntry) verifier() cacheableJWT { return e.src.v }
+
+// checkAudience redoes a route's verifier-level check for a remembered
+// token: its "aud" against the route's expected audiences for this
+// verifier.
+func (e *tokenEntry) checkAudience(c *tokenCache, audiences []string) error {
+	f := e.fields()
+	if v, ok := e.src.v.(*verify.JWT); ok {
+		// A direct call keeps buf off the heap.
+		var buf [4]string
+		return v.CheckAudience(c.appendAud(buf[:0], f.aud), audiences)
+	}
+	return e.src.v.CheckAudience(c.appendAud(nil, f.aud), audiences)
 }
 
-// check redoes a route's verifier-level checks for a remembered token: its
-// aud against the route's expected audiences for this verifier.
-func (e *tokenEntry) check(audiences []string) (*verify.Identity, error) {
-	if err := e.v.CheckAudience(e.aud, audiences); err != nil {
-		return nil, err
+// hasScopes reports whether the remembered identity has every scope in
+// want.
+func (e *tokenEntry) hasScopes(want []string) bool {
+	f := e.fields()
+	for _, w := range want {
+		found := false
+		for rest, lens := f.joinedScopes, f.scopeLens; len(lens) > 0 && !found; {
+			n := entryLen(lens)
+			found = rest[:n] == w
+			lens = lens[2:]
+			if len(lens) > 0 {
+				rest = rest[n+1:] // and the space
+			}
+		}
+		if !found {
+			return false
+		}
 	}
-	return &e.id, nil
+	return true
+}
+
+// An entry's data is a header of entryParts 2-byte little-endian offsets,
+// each the end of one part, then the parts: the subject, the client ID, the
+// scopes joined with spaces (the x-auth-scopes value), the scopes' lengths
+// (2 bytes each: the scopes are cut from the joined string, as a scope may
+// itself hold a space), the token's audiences, and the values of the
+// cache's claims, in the order of their names. An audience or a claim
+// value is a 2-byte length and its bytes; an audience that the
+// configuration names is not spelled out: its length holds internedAud plus
+// its index in the cache's audiences. So data is shorter than 64 KiB and a
+// string than 32 KiB, as every string of a verified token is: a token is at
+// most verify.MaxTokenSize bytes. Longer ones are not cached.
+const (
+	entryParts  = 5 // offsets; the last part ends with data
+	entryHeader = 2 * entryParts
+	internedAud = 0x8000
+)
+
+// entryLen reads the 2-byte length at the start of b.
+func entryLen(b string) int { return int(b[0]) | int(b[1])<<8 }
+
+// entryFields are an entry's data, read: strings point into it.
+type entryFields struct {
+	sub, clientID, joinedScopes string
+	// The lists, still encoded.
+	scopeLens, aud, claims string
+}
+
+// fields reads e.data.
+func (e *tokenEntry) fields() entryFields {
+	d := e.data
+	o1, o2, o3 := entryLen(d), entryLen(d[2:]), entryLen(d[4:])
+	o4, o5 := entryLen(d[6:]), entryLen(d[8:])
+	return entryFields{
+		sub: d[entryHeader:o1], clientID: d[o1:o2], joinedScopes: d[o2:o3],
+		scopeLens: d[o3:o4], aud: d[o4:o5], claims: d[o5:],
+	}
+}
+
+// claim returns the value of the claim name, one of names, the cache's
+// claim names, or "" if the token has none.
+func (f entryFields) claim(names []string, name string) string {
+	b := f.claims
+	for _, n := range names {
+		if len(b) < 2 {
+			break
+		}
+		l := entryLen(b)
+		if n == name {
+			return b[2 : 2+l]
+		}
+		b = b[2+l:]
+	}
+	return ""
+}
+
+// appendAud appends the audiences that aud, an encoded audience list,
+// holds.
+func (c *tokenCache) appendAud(list []string, aud string) []string {
+	for len(aud) > 0 {
+		n := entryLen(aud)
+		aud = aud[2:]
+		if n >= internedAud {
+			list = append(list, c.audiences[n-internedAud])
+			continue
+		}
+		list = append(list, aud[:n])
+		aud = aud[n:]
+	}
+	return list
+}
+
+// entryData encodes id and the token's "aud" as an entry's data, or
+// returns "" if they do not fit.
+func (c *tokenCache) entryData(t *verify.Token, id *verify.Identity) string {
+	b := make([]byte, entryHeader, 128)
+	ok := true
+	end := func(part int) {
+		if len(b) > 0xffff {
+			ok = false
+			return
+		}
+		b[2*part], b[2*part+1] = byte(len(b)), byte(len(b)>>8)
+	}
+	length := func(n int) {
+		if n < 0 || n >= internedAud {
+			ok = false
+		}
+		b = append(b, byte(n), byte(n>>8))
+	}
+	b = append(b, id.Subject...)
+	end(0)
+	b = append(b, id.ClientID...)
+	end(1)
+	for i, s := range id.Scopes {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, s...)
+	}
+	end(2)
+	for _, s := range id.Scopes {
+		length(len(s))
+	}
+	end(3)
+	for _, a := range t.Claims.Audience {
+		if i := slices.Index(c.audiences, a); i >= 0 {
+			b = append(b, byte(internedAud+i), byte((internedAud+i)>>8))
+			continue
+		}
+		length(len(a))
+		b = append(b, a...)
+	}
+	end(4)
+	var values map[string]string
+	if len(c.claims) > 0 && id.Payload != nil {
+		values = claimValues(id.Payload, c.claims)
+	}
+	for _, name := range c.claimNames {
+		v := values[name]
+		length(len(v))
+		b = append(b, v...)
+	}
+	if !ok || len(b) > 0xffff {
+		return ""
+	}
+	return string(b)
 }
 
 // tokenCache is a bounded, sharded map from token hash to verification.
@@ -129,24 +292,43 @@ type tokenCache struct {
 	shards []tokenShard
 	mask   uint64
 	now    func() time.Time
+	// epoch is the clock's reading at creation: entries' ages are counted
+	// from it.
+	epoch time.Time
 	// claims are every claim some route copies into a header, and
 	// claimNames their names.
 	claims     []claimHeader
 	claimNames []string
+	// audiences are the audiences the configuration names (at most
+	// maxInternedAud), which entries refer to by index.
+	audiences []string
+	// sources are the entries' shared sources.
+	sourcesMu sync.Mutex
+	sources   map[sourceKey]*entrySource
 	// report is told "hit" or "miss" for every lookup; nil means nobody
 	// listens.
 	report func(result string)
 }
 
+// maxInternedAud bounds tokenCache.audiences.
+const maxInternedAud = 256
+
+// tokenShard is one shard: entries in slots, found through index by the
+// 8 bytes of their key that follow the bytes that chose the shard. Two
+// tokens may share those 8 bytes: a lookup then compares the whole key,
+// and an insert replaces the other token's entry.
 type tokenShard struct {
 	mu    sync.RWMutex
-	index map[tokenKey]int
+	index map[uint64]int32
 	slots []*tokenEntry
 	hand  int
 	limit int
 	// Keeps neighbouring shards' locks off one cache line.
 	_ [64]byte
 }
+
+// indexKey is k's key in its shard's index.
+func indexKey(k *tokenKey) uint64 { return binary.LittleEndian.Uint64(k[8:16]) }
 
 // newTokenCache returns a cache of size entries for the policy's routes, or
 // nil when size is 0 (disabled).
@@ -158,16 +340,20 @@ func newTokenCache(size int, routes []*Route, o BuildOptions) *tokenCache {
 	for n < maxTokenShards && size/(2*n) >= minTokenShardSize {
 		n *= 2
 	}
-	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), now: o.Now, report: cacheHook(o.OnCache, "token")}
+	c := &tokenCache{
+		shards: make([]tokenShard, n), mask: uint64(n - 1), now: o.Now,
+		sources: map[sourceKey]*entrySource{}, report: cacheHook(o.OnCache, "token"),
+	}
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.epoch = c.now()
 	for i := range c.shards {
 		c.shards[i].limit = size / n
 		if i < size%n {
 			c.shards[i].limit++
 		}
-		c.shards[i].index = map[tokenKey]int{}
+		c.shards[i].index = map[uint64]int32{}
 	}
 	seen := map[string]bool{}
 	for _, r := range routes {
@@ -178,12 +364,30 @@ func newTokenCache(size int, routes []*Route, o BuildOptions) *tokenCache {
 				c.claimNames = append(c.claimNames, ch.claim)
 			}
 		}
+		for _, b := range r.jwt {
+			c.internAudiences(b.audiences)
+		}
 	}
 	return c
 }
 
+// internAudiences adds audiences to those entries refer to by index.
+func (c *tokenCache) internAudiences(audiences []string) {
+	for _, a := range audiences {
+		if len(c.audiences) < maxInternedAud && !contains(c.audiences, a) {
+			c.audiences = append(c.audiences, a)
+		}
+	}
+}
+
 func (c *tokenCache) shard(k *tokenKey) *tokenShard {
 	return &c.shards[binary.LittleEndian.Uint64(k[:8])&c.mask]
+}
+
+// usable reports whether e may still answer at now.
+func (c *tokenCache) usable(e *tokenEntry, now time.Time) bool {
+	return int64(now.Sub(c.epoch)) < e.born+int64(tokenCacheMaxTTL) && now.UnixNano() < e.exp &&
+		e.src.v.KeysVersion() == e.src.keys
 }
 
 // get returns the usable entry for k, or nil, and reports a hit or a miss.
@@ -191,7 +395,7 @@ func (c *tokenCache) get(k *tokenKey) *tokenEntry {
 	s := c.shard(k)
 	s.mu.RLock()
 	var e *tokenEntry
-	if i, ok := s.index[*k]; ok {
+	if i, ok := s.index[indexKey(k)]; ok && s.slots[i].key == *k {
 		e = s.slots[i]
 		// Set under the read lock, so that an eviction sweep (under the
 		// write lock) never sees bits set behind it and always ends.
@@ -200,7 +404,7 @@ func (c *tokenCache) get(k *tokenKey) *tokenEntry {
 		}
 	}
 	s.mu.RUnlock()
-	if e != nil && !e.usable(c.now()) {
+	if e != nil && !c.usable(e, c.now()) {
 		e = nil
 	}
 	if c.report != nil {
@@ -213,49 +417,70 @@ func (c *tokenCache) get(k *tokenKey) *tokenEntry {
 	return e
 }
 
+// source returns the shared source for v and keys.
+func (c *tokenCache) source(v cacheableJWT, keys verify.KeysVersion) *entrySource {
+	k := sourceKey{v: v, keys: keys}
+	c.sourcesMu.Lock()
+	defer c.sourcesMu.Unlock()
+	src := c.sources[k]
+	if src == nil {
+		// Sources of replaced key sets are dropped here, lest the map grow
+		// with every JWKS refresh; entries keep theirs alive until evicted.
+		for old := range c.sources {
+			if old.v == v {
+				delete(c.sources, old)
+			}
+		}
+		src = &entrySource{
+			v: v, keys: keys,
+			iss: sharedHeader(HeaderIss, v.Issuer()), name: sharedHeader(HeaderVerifier, v.Name()),
+		}
+		c.sources[k] = src
+	}
+	return src
+}
+
 // put remembers that v, with keys, accepted the token t hashed to k and
 // returned id. It returns the entry, or nil when the token is too close to
-// its exp to be worth remembering.
+// its exp to be worth remembering, or when an entry could not stand for id
+// exactly.
 func (c *tokenCache) put(k tokenKey, v cacheableJWT, keys verify.KeysVersion, t *verify.Token, id *verify.Identity) *tokenEntry {
 	now := c.now()
 	if t.Claims == nil || t.Claims.Expiry == nil {
 		return nil // Verify requires exp; never cache without one
 	}
-	deadline := now.Add(tokenCacheMaxTTL)
-	if exp := t.Claims.Expiry.Time; exp.Before(deadline) {
-		deadline = exp
+	if id.Issuer != v.Issuer() || t.Claims.Issuer != v.Issuer() || id.Verifier != v.Name() {
+		return nil // an entry answers with v's issuer and name
 	}
-	if !now.Before(deadline) {
+	limit := now.Add(tokenCacheMaxTTL)
+	exp := t.Claims.Expiry.Time
+	if !now.Before(exp) {
 		return nil
 	}
-	e := &tokenEntry{
-		key: k, v: v, keys: keys, issuer: t.Claims.Issuer, aud: t.Claims.Audience, deadline: deadline,
-		id:   *id,
-		hdrs: idHeaders{scopes: strings.Join(id.Scopes, " ")},
+	data := c.entryData(t, id)
+	if data == "" {
+		return nil
 	}
-	e.id.Payload = nil
-	if len(c.claims) > 0 && id.Payload != nil {
-		values := claimValues(id.Payload, c.claims)
-		e.hdrs.names, e.hdrs.values = c.claimNames, make([]string, len(c.claimNames))
-		for i, name := range c.claimNames {
-			e.hdrs.values[i] = values[name]
-		}
+	e := &tokenEntry{key: k, src: c.source(v, keys), born: int64(now.Sub(c.epoch)), exp: math.MaxInt64, data: data}
+	if exp.Before(limit) {
+		e.exp = exp.UnixNano()
 	}
 
 	s := c.shard(&k)
+	ik := indexKey(&k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch i, ok := s.index[k]; {
+	switch i, ok := s.index[ik]; {
 	case ok:
 		s.slots[i] = e
 	case len(s.slots) < s.limit:
-		s.index[k] = len(s.slots)
+		s.index[ik] = int32(len(s.slots))
 		s.slots = append(s.slots, e)
 	default:
-		i := s.victim(now)
-		delete(s.index, s.slots[i].key)
+		i := s.victim(c, now)
+		delete(s.index, indexKey(&s.slots[i].key))
 		s.slots[i] = e
-		s.index[k] = i
+		s.index[ik] = int32(i)
 	}
 	return e
 }
@@ -264,14 +489,14 @@ func (c *tokenCache) put(k tokenKey, v cacheableJWT, keys verify.KeysVersion, t 
 // was not referenced since the hand last passed, clearing reference bits on
 // the way, and returns its slot. Called with the write lock held on a full
 // shard; it ends within two turns.
-func (s *tokenShard) victim(now time.Time) int {
+func (s *tokenShard) victim(c *tokenCache, now time.Time) int {
 	for {
 		i := s.hand
 		if s.hand++; s.hand == len(s.slots) {
 			s.hand = 0
 		}
 		e := s.slots[i]
-		if !e.usable(now) || !e.ref.Swap(false) {
+		if !c.usable(e, now) || !e.ref.Swap(false) {
 			return i
 		}
 	}

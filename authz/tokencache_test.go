@@ -475,7 +475,7 @@ func newTestEntryMaker(t *testing.T, c *tokenCache) func(i int, exp time.Time) t
 	return func(i int, exp time.Time) tokenKey {
 		k := newTokenKey(fmt.Sprintf("token-%d", i))
 		tok := &verify.Token{Claims: &verify.Claims{Issuer: cacheIssuer, Audience: verify.StringList{"api://x"}, Expiry: &verify.NumericDate{Time: exp}}}
-		require.NotNil(t, c.put(k, v, v.KeysVersion(), tok, &verify.Identity{Verifier: "hs", Subject: fmt.Sprint(i)}))
+		require.NotNil(t, c.put(k, v, v.KeysVersion(), tok, &verify.Identity{Verifier: "hs", Issuer: cacheIssuer, Subject: fmt.Sprint(i)}))
 		return k
 	}
 }
