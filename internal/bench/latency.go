@@ -15,6 +15,15 @@ type result struct {
 	CPU time.Duration
 }
 
+// add merges o, a slice of the same run, into r.
+func (r *result) add(o result) {
+	r.Requests += o.Requests
+	r.Errors += o.Errors
+	r.Elapsed += o.Elapsed
+	r.CPU += o.CPU
+	r.Latencies = append(r.Latencies, o.Latencies...)
+}
+
 // rate is requests per second.
 func (r result) rate() float64 {
 	if r.Elapsed <= 0 {

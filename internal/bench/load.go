@@ -57,10 +57,10 @@ func openLoop(ctx context.Context, rate float64, d time.Duration, maxInFlight in
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range n {
+		// A pacer woken late starts every request already due at once: a
+		// small batch, each still timed from its own scheduled time.
 		scheduled := start.Add(time.Duration(i) * interval)
-		if wait := time.Until(scheduled); wait > 0 {
-			time.Sleep(wait)
-		}
+		waitUntil(scheduled)
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()

@@ -38,11 +38,17 @@ import (
 var envoyTemplate string
 
 const (
-	issuer   = "https://bench.issuer"
-	audience = "https://bench.example/mcp"
+	issuer     = "https://bench.issuer"
+	fillIssuer = "https://fill.bench.issuer"
+	audience   = "https://bench.example/mcp"
 )
 
 type options struct {
+	sections     sections
+	profile      string
+	memTokens    int
+	baseline     string
+	keep         bool
 	duration     time.Duration
 	workers      int
 	rate         float64
@@ -66,7 +72,22 @@ func main() {
 	flag.Float64Var(&o.introRate, "intro-rate", 200, "requests per second in introspection runs")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "report to rewrite (between the load markers)")
 	flag.StringVar(&o.tokengateBin, "tokengate", "bin/tokengate", "tokengate binary")
+	only := flag.String("sections", strings.Join(allSections, ","), "sections to run, comma-separated (a partial run writes the report only with an explicit -out)")
+	flag.StringVar(&o.profile, "profile", "", "write tokengate's CPU and allocation profiles of the gRPC saturation runs to DIR (turns server.pprof on)")
+	flag.StringVar(&o.baseline, "baseline", "", "also measure this tokengate binary in the gRPC section, interleaved with -tokengate (before/after comparisons)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configurations, keys, process logs) and print its path")
+	flag.IntVar(&o.memTokens, "mem-tokens", 100000, "distinct EdDSA tokens cached for the memory measurement")
 	flag.Parse()
+	var err error
+	if o.sections, err = parseSections(*only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -sections:", err)
+		os.Exit(2)
+	}
+	outSet := false
+	flag.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
+	if !o.sections.all() && !outSet {
+		o.out = "" // a partial run never overwrites the report by default
+	}
 	if *noop != "" {
 		if err := serveNoop(*noop); err != nil {
 			fmt.Fprintln(os.Stderr, "noop:", err)
@@ -93,10 +114,17 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	envoyBin, err := envoy.Binary()
-	if err != nil {
-		return err
+	if o.keep {
+		defer fmt.Printf("work directory kept: %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	sec := o.sections
+	var envoyBin string
+	if sec.has("envoy") {
+		if envoyBin, err = envoy.Binary(); err != nil {
+			return err
+		}
 	}
 	tokengateBin, err := filepath.Abs(o.tokengateBin)
 	if err != nil {
@@ -105,22 +133,38 @@ func run(o options) error {
 	if _, err := os.Stat(tokengateBin); err != nil {
 		return fmt.Errorf("%s: %w (run make build)", tokengateBin, err)
 	}
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return err
+		}
+	}
 	keyDir := filepath.Join(dir, "key")
 	if _, err := keys.Generate("RS256", "bench", keyDir); err != nil {
 		return err
 	}
-	fmt.Printf("minting %d hot + %d cold RS256 tokens...\n", o.hotTokens, o.coldTokens+int(o.rate*o.duration.Seconds()))
-	hot, err := mintTokens(keyDir, "hot", o.hotTokens)
-	if err != nil {
-		return err
-	}
-	cold, err := mintTokens(keyDir, "cold", o.coldTokens)
-	if err != nil {
-		return err
-	}
-	coldRateTokens, err := mintTokens(keyDir, "coldrate", int(o.rate*o.duration.Seconds()))
-	if err != nil {
-		return err
+	var hot, cold, coldRateTokens, profCold []string
+	if sec.has("grpc") || sec.has("envoy") {
+		nCold := 0
+		if sec.has("grpc") {
+			nCold = o.coldTokens + int(o.rate*o.duration.Seconds())
+		}
+		fmt.Printf("minting %d hot + %d cold RS256 tokens...\n", o.hotTokens, nCold)
+		if hot, err = mintTokens(keyDir, "RS256", "bench", "hot", o.hotTokens); err != nil {
+			return err
+		}
+		if sec.has("grpc") {
+			if cold, err = mintTokens(keyDir, "RS256", "bench", "cold", o.coldTokens); err != nil {
+				return err
+			}
+			if coldRateTokens, err = mintTokens(keyDir, "RS256", "bench", "coldrate", int(o.rate*o.duration.Seconds())); err != nil {
+				return err
+			}
+			if o.profile != "" {
+				if profCold, err = mintTokens(keyDir, "RS256", "bench", "profile", o.coldTokens/2); err != nil {
+					return err
+				}
+			}
+		}
 	}
 
 	var introHits atomic.Int64
@@ -137,178 +181,203 @@ func run(o options) error {
 		return err
 	}
 	pNoop, pGRPC, pHTTP, pAdmin, pNone, pJWT, pExt := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6]
-	cfg := fmt.Sprintf(`log: {level: error}
-server: {grpc_listen: "127.0.0.1:%d", http_listen: "127.0.0.1:%d"}
-verifiers:
-  bench: {type: jwt, issuer: %q, jwks_file: %q, algorithms: [RS256]}
-  legacy: {type: introspection, introspection_url: %q, client_id: bench, client_secret: s, cache_ttl: 10m}
-routes:
-  - {name: mcp, match: {path_prefix: /}, verifiers: [bench, legacy], required_scopes: [mcp:read], resource: %q}
-`, pGRPC, pHTTP, issuer, filepath.Join(keyDir, keys.JWKSFile), idp.URL+"/introspect", audience)
+	cfg := tokengateConfig(pGRPC, pHTTP, o.profile != "", "", keyDir, idp.URL, "")
 	cfgPath := filepath.Join(dir, "tokengate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}
 
-	self, err := os.Executable()
-	if err != nil {
-		return err
+	var noopProc, tg, ev *proc
+	if sec.has("grpc") {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		if noopProc, err = startProc(dir, "noop", fmt.Sprintf("127.0.0.1:%d", pNoop), nil, self, "-noop", fmt.Sprintf("127.0.0.1:%d", pNoop)); err != nil {
+			return err
+		}
+		noopProc.addr = fmt.Sprintf("127.0.0.1:%d", pNoop)
+		defer noopProc.stop()
 	}
-	noopProc, err := startProc(dir, "noop", fmt.Sprintf("127.0.0.1:%d", pNoop), nil, self, "-noop", fmt.Sprintf("127.0.0.1:%d", pNoop))
-	if err != nil {
-		return err
+	if sec.has("grpc") || sec.has("envoy") || sec.has("introspection") {
+		if tg, err = startProc(dir, "tokengate", fmt.Sprintf("http://127.0.0.1:%d/readyz", pHTTP), nil, tokengateBin, "serve", "--config", cfgPath); err != nil {
+			return err
+		}
+		tg.addr = fmt.Sprintf("127.0.0.1:%d", pGRPC)
+		defer tg.stop()
 	}
-	defer noopProc.stop()
-	tg, err := startProc(dir, "tokengate", fmt.Sprintf("http://127.0.0.1:%d/readyz", pHTTP), nil, tokengateBin, "serve", "--config", cfgPath)
-	if err != nil {
-		return err
+	var base *proc
+	if sec.has("grpc") && o.baseline != "" {
+		bin, err := filepath.Abs(o.baseline)
+		if err != nil {
+			return err
+		}
+		bp, err := freePorts(2)
+		if err != nil {
+			return err
+		}
+		basePath := filepath.Join(dir, "tokengate-baseline.yaml")
+		if err := os.WriteFile(basePath, []byte(tokengateConfig(bp[0], bp[1], false, "", keyDir, idp.URL, "")), 0o600); err != nil {
+			return err
+		}
+		if base, err = startProc(dir, "tokengate-baseline", fmt.Sprintf("http://127.0.0.1:%d/readyz", bp[1]), nil, bin, "serve", "--config", basePath); err != nil {
+			return err
+		}
+		base.addr = fmt.Sprintf("127.0.0.1:%d", bp[0])
+		defer base.stop()
 	}
-	defer tg.stop()
-
-	jwks, err := os.ReadFile(filepath.Join(keyDir, keys.JWKSFile))
-	if err != nil {
-		return err
+	if sec.has("envoy") {
+		jwks, err := os.ReadFile(filepath.Join(keyDir, keys.JWKSFile))
+		if err != nil {
+			return err
+		}
+		var envoyCfg bytes.Buffer
+		type listener struct {
+			Name string
+			Port int
+		}
+		err = template.Must(template.New("e").Parse(envoyTemplate)).Execute(&envoyCfg, map[string]any{
+			"Admin": pAdmin, "Tokengate": pGRPC, "Issuer": issuer, "Audience": audience, "JWKS": strings.TrimSpace(string(jwks)),
+			"Listeners": []listener{{"none", pNone}, {"jwt_authn", pJWT}, {"ext_authz", pExt}},
+		})
+		if err != nil {
+			return err
+		}
+		envoyPath := filepath.Join(dir, "envoy.yaml")
+		if err := os.WriteFile(envoyPath, envoyCfg.Bytes(), 0o600); err != nil {
+			return err
+		}
+		if ev, err = startProc(dir, "envoy", fmt.Sprintf("http://127.0.0.1:%d/ready", pAdmin), nil, envoyBin,
+			"-c", envoyPath, "--disable-hot-restart", "--log-level", "error", "--concurrency", "2"); err != nil {
+			return err
+		}
+		defer ev.stop()
 	}
-	var envoyCfg bytes.Buffer
-	type listener struct {
-		Name string
-		Port int
-	}
-	err = template.Must(template.New("e").Parse(envoyTemplate)).Execute(&envoyCfg, map[string]any{
-		"Admin": pAdmin, "Tokengate": pGRPC, "Issuer": issuer, "Audience": audience, "JWKS": strings.TrimSpace(string(jwks)),
-		"Listeners": []listener{{"none", pNone}, {"jwt_authn", pJWT}, {"ext_authz", pExt}},
-	})
-	if err != nil {
-		return err
-	}
-	envoyPath := filepath.Join(dir, "envoy.yaml")
-	if err := os.WriteFile(envoyPath, envoyCfg.Bytes(), 0o600); err != nil {
-		return err
-	}
-	ev, err := startProc(dir, "envoy", fmt.Sprintf("http://127.0.0.1:%d/ready", pAdmin), nil, envoyBin,
-		"-c", envoyPath, "--disable-hot-restart", "--log-level", "error", "--concurrency", "2")
-	if err != nil {
-		return err
-	}
-	defer ev.stop()
 
 	var rep report
 	rep.printf("<!-- load:begin (generated by `make bench`; do not edit by hand) -->\n")
 	rep.printf("## Load harness (`make bench`, %s)\n\n", time.Now().UTC().Format("2006-01-02"))
-	rep.printf("Machine: %s, %d cores (load generator, servers and Envoy share them); %s; Envoy %s.\n",
-		cpuModel(), runtime.NumCPU(), runtime.Version(), envoyVersion(envoyBin))
+	rep.printf("Machine: %s, %d cores (load generator, servers and Envoy share them); %s", cpuModel(), runtime.NumCPU(), runtime.Version())
+	if envoyBin != "" {
+		rep.printf("; Envoy %s", envoyVersion(envoyBin))
+	}
+	rep.printf(".\n")
 	rep.printf("Each run lasts %s after a warm-up; saturation runs use %d concurrent requests, fixed-rate runs send %.0f req/s "+
 		"and measure latency from each request's scheduled send time. Absolute figures are for this machine only; "+
 		"the ratios compare columns measured in the same run.\n\n", o.duration, o.workers, o.rate)
 
-	// gRPC level.
-	noopClient, err := newCheckClient(fmt.Sprintf("127.0.0.1:%d", pNoop))
-	if err != nil {
-		return err
-	}
-	tgClient, err := newCheckClient(fmt.Sprintf("127.0.0.1:%d", pGRPC))
-	if err != nil {
-		return err
-	}
-	hotReqs := checkRequests(hot)
 	ctx := context.Background()
-	warm := func(c *checkClient, reqs []*authv3.CheckRequest) {
-		closedLoop(ctx, o.workers, time.Second, c.do(reqs, true))
-	}
-	warm(noopClient, hotReqs)
-	warm(tgClient, hotReqs)
+	prof := newProfiler(o.profile, pHTTP)
 
-	measure := func(p *proc, f func() result) result {
-		c0, _ := cpuTime(p.pid())
-		r := f()
-		c1, _ := cpuTime(p.pid())
-		r.CPU = c1 - c0
-		return r
-	}
-	noopSat := measure(noopProc, func() result { return closedLoop(ctx, o.workers, o.duration, noopClient.do(hotReqs, true)) })
-	hotSat := measure(tg, func() result { return closedLoop(ctx, o.workers, o.duration, tgClient.do(hotReqs, true)) })
-	coldReqs := checkRequests(cold)
-	coldSat := measure(tg, func() result {
-		return closedLoopN(ctx, o.workers, len(coldReqs), tgClient.do(coldReqs, false))
-	})
-	noopRate := openLoop(ctx, o.rate, o.duration, 4096, noopClient.do(hotReqs, true))
-	hotRate := openLoop(ctx, o.rate, o.duration, 4096, tgClient.do(hotReqs, true))
-	coldRate := openLoop(ctx, o.rate, o.duration, 4096, tgClient.do(checkRequests(coldRateTokens), false))
-
-	rep.printf("### gRPC Check (load generator → server directly)\n\n")
-	rep.printf("| server, tokens | Check/s at saturation | × no-op | server CPU per Check | p50 / p99 at %.0f/s | errors |\n|---|---|---|---|---|---|\n", o.rate)
-	row := func(name string, sat, fixed result) {
-		rep.printf("| %s | %.0f | %.2f | %s | %s / %s | %d |\n", name, sat.rate(), sat.rate()/noopSat.rate(),
-			us(sat.cpuPer()), us(fixed.quantile(0.5)), us(fixed.quantile(0.99)), sat.Errors+fixed.Errors)
-	}
-	row("no-op ext_authz server (floor)", noopSat, noopRate)
-	row(fmt.Sprintf("tokengate, hot (%d tokens repeated, cache hits)", o.hotTokens), hotSat, hotRate)
-	row("tokengate, cold (every token new: RS256 verify)", coldSat, coldRate)
-	rss, _ := rssBytes(tg.pid())
-	rep.printf("\ntokengate RSS after these runs (≈%d tokens cached): %.1f MiB.\n\n", o.hotTokens+len(cold)+len(coldRateTokens), float64(rss)/(1<<20))
-
-	// Through Envoy.
-	hc := newHTTPClient(o.workers)
-	urls := map[string]string{
-		"none":      fmt.Sprintf("http://127.0.0.1:%d/mcp", pNone),
-		"jwt_authn": fmt.Sprintf("http://127.0.0.1:%d/mcp", pJWT),
-		"ext_authz": fmt.Sprintf("http://127.0.0.1:%d/mcp", pExt),
-	}
-	type envoyRow struct {
-		name      string
-		sat, rate result
-	}
-	var rows []envoyRow
-	for _, name := range []string{"none", "jwt_authn", "ext_authz"} {
-		do := hc.do(urls[name], hot)
-		closedLoop(ctx, o.workers, time.Second, do)
-		sat := measure(ev, func() result { return closedLoop(ctx, o.workers, o.duration, do) })
-		fixed := openLoop(ctx, o.rate, o.duration, 4096, do)
-		rows = append(rows, envoyRow{name, sat, fixed})
-	}
-	rep.printf("### Through Envoy (direct_response upstream, hot tokens, HTTP/1.1 keep-alive)\n\n")
-	rep.printf("| Envoy configuration | req/s at saturation | × jwt_authn | p50 / p99 at %.0f/s | added p50 over no auth | errors |\n|---|---|---|---|---|---|\n", o.rate)
-	labels := map[string]string{
-		"none":      "(a) no auth",
-		"jwt_authn": "(b) Envoy jwt_authn, local JWKS, JWT cache on",
-		"ext_authz": "(c) ext_authz → tokengate",
-	}
-	for _, r := range rows {
-		added := r.rate.quantile(0.5) - rows[0].rate.quantile(0.5)
-		rep.printf("| %s | %.0f | %.2f | %s / %s | %s | %d |\n", labels[r.name], r.sat.rate(), r.sat.rate()/rows[1].sat.rate(),
-			us(r.rate.quantile(0.5)), us(r.rate.quantile(0.99)), us(added), r.sat.Errors+r.rate.Errors)
-	}
-	addJWT := rows[1].rate.quantile(0.5) - rows[0].rate.quantile(0.5)
-	addExt := rows[2].rate.quantile(0.5) - rows[0].rate.quantile(0.5)
-	if addJWT > 0 {
-		rep.printf("\nAdded p50 of ext_authz → tokengate over jwt_authn's: %.2f×.\n\n", float64(addExt)/float64(addJWT))
-	} else {
-		rep.printf("\n")
-	}
-
-	// Introspection at the gRPC level.
-	opaque := func(prefix string, n int) []string {
-		t := make([]string, n)
-		for i := range t {
-			t[i] = fmt.Sprintf("opaque-%s-%d", prefix, i)
+	if sec.has("grpc") {
+		if err := grpcSection(&rep, o, tg, base, noopProc, hot, cold, coldRateTokens, prof, profCold); err != nil {
+			return err
 		}
-		return t
 	}
-	cachedTokens := opaque("cached", 100)
-	cachedReqs := checkRequests(cachedTokens)
-	closedLoop(ctx, 8, time.Second, tgClient.do(cachedReqs, true)) // fill the cache
-	hits0 := introHits.Load()
-	introCached := openLoop(ctx, o.introRate, o.duration, 4096, tgClient.do(cachedReqs, true))
-	cachedIdP := introHits.Load() - hits0
-	introUncached := openLoop(ctx, o.introRate, o.duration, 4096, tgClient.do(checkRequests(opaque("new", int(o.introRate*o.duration.Seconds()))), false))
-	rep.printf("### Introspection (RFC 7662 server on loopback answering after %s)\n\n", o.idpDelay)
-	rep.printf("| tokens | p50 | p95 | p99 | IdP requests | errors |\n|---|---|---|---|---|---|\n")
-	rep.printf("| cached (100 tokens repeated at %.0f/s) | %s | %s | %s | %d | %d |\n", o.introRate, us(introCached.quantile(0.5)), us(introCached.quantile(0.95)), us(introCached.quantile(0.99)), cachedIdP, introCached.Errors)
-	rep.printf("| uncached (every token new at %.0f/s) | %s | %s | %s | %d | %d |\n", o.introRate, us(introUncached.quantile(0.5)), us(introUncached.quantile(0.95)), us(introUncached.quantile(0.99)), introUncached.Requests, introUncached.Errors)
-	rep.printf("\nUncached p95 minus the IdP's own %s: %s.\n", o.idpDelay, us(introUncached.quantile(0.95)-o.idpDelay))
+
+	if sec.has("memory") {
+		if err := memorySection(&rep, o, dir, tokengateBin, keyDir, idp.URL); err != nil {
+			return err
+		}
+	}
+
+	if sec.has("envoy") {
+		hc := newHTTPClient(o.workers)
+		urls := map[string]string{
+			"none":      fmt.Sprintf("http://127.0.0.1:%d/mcp", pNone),
+			"jwt_authn": fmt.Sprintf("http://127.0.0.1:%d/mcp", pJWT),
+			"ext_authz": fmt.Sprintf("http://127.0.0.1:%d/mcp", pExt),
+		}
+		type envoyRow struct {
+			name      string
+			sat, rate result
+		}
+		var rows []envoyRow
+		for _, name := range []string{"none", "jwt_authn", "ext_authz"} {
+			do := hc.do(urls[name], hot)
+			closedLoop(ctx, o.workers, time.Second, do)
+			sat := measure(ev, func() result { return closedLoop(ctx, o.workers, o.duration, do) })
+			fixed := openLoop(ctx, o.rate, o.duration, 4096, do)
+			rows = append(rows, envoyRow{name, sat, fixed})
+		}
+		rep.printf("### Through Envoy (direct_response upstream, hot tokens, HTTP/1.1 keep-alive)\n\n")
+		rep.printf("| Envoy configuration | req/s at saturation | × jwt_authn | p50 / p99 at %.0f/s | added p50 over no auth | errors |\n|---|---|---|---|---|---|\n", o.rate)
+		labels := map[string]string{
+			"none":      "(a) no auth",
+			"jwt_authn": "(b) Envoy jwt_authn, local JWKS, JWT cache on",
+			"ext_authz": "(c) ext_authz → tokengate",
+		}
+		for _, r := range rows {
+			added := r.rate.quantile(0.5) - rows[0].rate.quantile(0.5)
+			rep.printf("| %s | %.0f | %.2f | %s / %s | %s | %d |\n", labels[r.name], r.sat.rate(), r.sat.rate()/rows[1].sat.rate(),
+				us(r.rate.quantile(0.5)), us(r.rate.quantile(0.99)), us(added), r.sat.Errors+r.rate.Errors)
+		}
+		addJWT := rows[1].rate.quantile(0.5) - rows[0].rate.quantile(0.5)
+		addExt := rows[2].rate.quantile(0.5) - rows[0].rate.quantile(0.5)
+		if addJWT > 0 {
+			rep.printf("\nAdded p50 of ext_authz → tokengate over jwt_authn's: %.2f×.\n\n", float64(addExt)/float64(addJWT))
+		} else {
+			rep.printf("\n")
+		}
+	}
+
+	if sec.has("introspection") {
+		tgClient, err := newCheckClient(fmt.Sprintf("127.0.0.1:%d", pGRPC))
+		if err != nil {
+			return err
+		}
+		opaque := func(prefix string, n int) []string {
+			t := make([]string, n)
+			for i := range t {
+				t[i] = fmt.Sprintf("opaque-%s-%d", prefix, i)
+			}
+			return t
+		}
+		cachedTokens := opaque("cached", 100)
+		cachedReqs := checkRequests(cachedTokens)
+		closedLoop(ctx, 8, time.Second, tgClient.do(cachedReqs, true)) // fill the cache
+		hits0 := introHits.Load()
+		introCached := openLoop(ctx, o.introRate, o.duration, 4096, tgClient.do(cachedReqs, true))
+		cachedIdP := introHits.Load() - hits0
+		introUncached := openLoop(ctx, o.introRate, o.duration, 4096, tgClient.do(checkRequests(opaque("new", int(o.introRate*o.duration.Seconds()))), false))
+		rep.printf("### Introspection (RFC 7662 server on loopback answering after %s)\n\n", o.idpDelay)
+		rep.printf("| tokens | p50 | p95 | p99 | IdP requests | errors |\n|---|---|---|---|---|---|\n")
+		rep.printf("| cached (100 tokens repeated at %.0f/s) | %s | %s | %s | %d | %d |\n", o.introRate, us(introCached.quantile(0.5)), us(introCached.quantile(0.95)), us(introCached.quantile(0.99)), cachedIdP, introCached.Errors)
+		rep.printf("| uncached (every token new at %.0f/s) | %s | %s | %s | %d | %d |\n", o.introRate, us(introUncached.quantile(0.5)), us(introUncached.quantile(0.95)), us(introUncached.quantile(0.99)), introUncached.Requests, introUncached.Errors)
+		rep.printf("\nUncached p95 minus the IdP's own %s: %s.\n", o.idpDelay, us(introUncached.quantile(0.95)-o.idpDelay))
+	}
 	rep.printf("<!-- load:end -->\n")
 
+	if o.out == "" {
+		return nil
+	}
 	return writeReport(o.out, rep.b.String())
+}
+
+// tokengateConfig is the harness's tokengate configuration: the RS256
+// verifier "bench" and the introspection verifier "legacy" on one route,
+// plus, when fillKeyDir is set, the EdDSA verifier "fill" (issuer
+// fillIssuer) used to fill the token cache quickly. cacheSize "" keeps the
+// default token cache size.
+func tokengateConfig(pGRPC, pHTTP int, pprof bool, cacheSize, keyDir, idpURL, fillKeyDir string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "log: {level: error}\nserver: {grpc_listen: \"127.0.0.1:%d\", http_listen: \"127.0.0.1:%d\"", pGRPC, pHTTP)
+	if pprof {
+		b.WriteString(", pprof: true")
+	}
+	if cacheSize != "" {
+		fmt.Fprintf(&b, ", token_cache_size: %s", cacheSize)
+	}
+	b.WriteString("}\nverifiers:\n")
+	fmt.Fprintf(&b, "  bench: {type: jwt, issuer: %q, jwks_file: %q, algorithms: [RS256]}\n", issuer, filepath.Join(keyDir, keys.JWKSFile))
+	verifiers := "bench"
+	if fillKeyDir != "" {
+		fmt.Fprintf(&b, "  fill: {type: jwt, issuer: %q, jwks_file: %q, algorithms: [EdDSA]}\n", fillIssuer, filepath.Join(fillKeyDir, keys.JWKSFile))
+		verifiers += ", fill"
+	}
+	fmt.Fprintf(&b, "  legacy: {type: introspection, introspection_url: %q, client_id: bench, client_secret: s, cache_ttl: 10m}\n", idpURL+"/introspect")
+	fmt.Fprintf(&b, "routes:\n  - {name: mcp, match: {path_prefix: /}, verifiers: [%s, legacy], required_scopes: [mcp:read], resource: %q}\n", verifiers, audience)
+	return b.String()
 }
 
 // closedLoopN is closedLoop over exactly n requests (each token used once).
@@ -394,8 +463,13 @@ func envoyVersion(bin string) string {
 	return "unknown"
 }
 
-// mintTokens mints n distinct RS256 tokens, in parallel.
-func mintTokens(keyDir, prefix string, n int) ([]string, error) {
+// mintTokens mints n distinct tokens with the key in keyDir (alg, kid), in
+// parallel. Tokens of the key "fill" carry fillIssuer, the others issuer.
+func mintTokens(keyDir, alg, kid, prefix string, n int) ([]string, error) {
+	iss := issuer
+	if kid == "fill" {
+		iss = fillIssuer
+	}
 	tokens := make([]string, n)
 	var firstErr error
 	var mu sync.Mutex
@@ -409,8 +483,8 @@ func mintTokens(keyDir, prefix string, n int) ([]string, error) {
 					return
 				}
 				t, err := keys.Mint(keys.MintOptions{
-					KeyFile: filepath.Join(keyDir, keys.PrivateKeyFile), Alg: "RS256", Kid: "bench",
-					Issuer: issuer, Audience: []string{audience}, Subject: fmt.Sprintf("user-%d", i%1000),
+					KeyFile: filepath.Join(keyDir, keys.PrivateKeyFile), Alg: alg, Kid: kid,
+					Issuer: iss, Audience: []string{audience}, Subject: fmt.Sprintf("user-%d", i%1000),
 					Scope: "mcp:read", TTL: 2 * time.Hour, Claims: map[string]any{"jti": fmt.Sprintf("%s-%d", prefix, i)},
 				})
 				if err != nil {
@@ -464,18 +538,23 @@ func (c *checkClient) do(reqs []*authv3.CheckRequest, wrap bool) doFunc {
 func checkRequests(tokens []string) []*authv3.CheckRequest {
 	reqs := make([]*authv3.CheckRequest, len(tokens))
 	for i, t := range tokens {
-		reqs[i] = &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-				Method: "POST", Path: "/mcp", Host: "bench.example", Scheme: "http", Protocol: "HTTP/1.1",
-				Headers: map[string]string{
-					":authority": "bench.example", ":method": "POST", ":path": "/mcp",
-					"authorization": "Bearer " + t, "content-type": "application/json",
-					"accept": "application/json, text/event-stream", "user-agent": "bench",
-				},
-			}},
-		}}
+		reqs[i] = checkRequest(t)
 	}
 	return reqs
+}
+
+// checkRequest is the CheckRequest Envoy sends for a POST /mcp with token.
+func checkRequest(token string) *authv3.CheckRequest {
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: "POST", Path: "/mcp", Host: "bench.example", Scheme: "http", Protocol: "HTTP/1.1",
+			Headers: map[string]string{
+				":authority": "bench.example", ":method": "POST", ":path": "/mcp",
+				"authorization": "Bearer " + token, "content-type": "application/json",
+				"accept": "application/json, text/event-stream", "user-agent": "bench",
+			},
+		}},
+	}}
 }
 
 // httpClient sends requests through Envoy.

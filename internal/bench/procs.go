@@ -15,6 +15,7 @@ import (
 // proc is a child process of the harness.
 type proc struct {
 	name string
+	addr string // gRPC address, for the servers
 	cmd  *exec.Cmd
 	done chan struct{}
 }
