@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -103,7 +104,11 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Options) (*Server, error)
 	}
 	s.traceShutdown = tr.shutdown
 	s.svc = authz.NewService(policy, log, tr.observer(m))
-	s.grpcSrv = grpc.NewServer()
+	// Stream workers answer Checks on long-lived goroutines, whose stacks
+	// have already grown: a goroutine per Check spends about a tenth of a
+	// hot Check growing its stack (docs/benchmarks.md). When every worker
+	// is busy, gRPC falls back to a goroutine for the stream.
+	s.grpcSrv = grpc.NewServer(grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0))))
 	authv3.RegisterAuthorizationServer(s.grpcSrv, tr.wrap(s.svc))
 	healthpb.RegisterHealthServer(s.grpcSrv, s.health)
 	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}

@@ -176,11 +176,11 @@ func run(o options) error {
 	}))
 	defer idp.Close()
 
-	ports, err := freePorts(7)
+	ports, err := freePorts(8)
 	if err != nil {
 		return err
 	}
-	pNoop, pGRPC, pHTTP, pAdmin, pNone, pJWT, pExt := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6]
+	pNoop, pGRPC, pHTTP, pAdmin, pNone, pJWT, pExt, pExtNoop := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7]
 	cfg := tokengateConfig(pGRPC, pHTTP, o.profile != "", "", keyDir, idp.URL, "")
 	cfgPath := filepath.Join(dir, "tokengate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
@@ -188,7 +188,7 @@ func run(o options) error {
 	}
 
 	var noopProc, tg, ev *proc
-	if sec.has("grpc") {
+	if sec.has("grpc") || sec.has("envoy") {
 		self, err := os.Executable()
 		if err != nil {
 			return err
@@ -233,12 +233,13 @@ func run(o options) error {
 		}
 		var envoyCfg bytes.Buffer
 		type listener struct {
-			Name string
-			Port int
+			Name    string
+			Port    int
+			Cluster string // the ext_authz service's cluster, if any
 		}
 		err = template.Must(template.New("e").Parse(envoyTemplate)).Execute(&envoyCfg, map[string]any{
-			"Admin": pAdmin, "Tokengate": pGRPC, "Issuer": issuer, "Audience": audience, "JWKS": strings.TrimSpace(string(jwks)),
-			"Listeners": []listener{{"none", pNone}, {"jwt_authn", pJWT}, {"ext_authz", pExt}},
+			"Admin": pAdmin, "Tokengate": pGRPC, "Noop": pNoop, "Issuer": issuer, "Audience": audience, "JWKS": strings.TrimSpace(string(jwks)),
+			"Listeners": []listener{{"none", pNone, ""}, {"jwt_authn", pJWT, ""}, {"ext_authz", pExt, "tokengate"}, {"ext_authz_noop", pExtNoop, "noop"}},
 		})
 		if err != nil {
 			return err
@@ -284,16 +285,17 @@ func run(o options) error {
 	if sec.has("envoy") {
 		hc := newHTTPClient(o.workers)
 		urls := map[string]string{
-			"none":      fmt.Sprintf("http://127.0.0.1:%d/mcp", pNone),
-			"jwt_authn": fmt.Sprintf("http://127.0.0.1:%d/mcp", pJWT),
-			"ext_authz": fmt.Sprintf("http://127.0.0.1:%d/mcp", pExt),
+			"none":           fmt.Sprintf("http://127.0.0.1:%d/mcp", pNone),
+			"jwt_authn":      fmt.Sprintf("http://127.0.0.1:%d/mcp", pJWT),
+			"ext_authz":      fmt.Sprintf("http://127.0.0.1:%d/mcp", pExt),
+			"ext_authz_noop": fmt.Sprintf("http://127.0.0.1:%d/mcp", pExtNoop),
 		}
 		type envoyRow struct {
 			name      string
 			sat, rate result
 		}
 		var rows []envoyRow
-		for _, name := range []string{"none", "jwt_authn", "ext_authz"} {
+		for _, name := range []string{"none", "jwt_authn", "ext_authz_noop", "ext_authz"} {
 			do := hc.do(urls[name], hot)
 			closedLoop(ctx, o.workers, time.Second, do)
 			sat := measure(ev, func() result { return closedLoop(ctx, o.workers, o.duration, do) })
@@ -303,9 +305,10 @@ func run(o options) error {
 		rep.printf("### Through Envoy (direct_response upstream, hot tokens, HTTP/1.1 keep-alive)\n\n")
 		rep.printf("| Envoy configuration | req/s at saturation | × jwt_authn | p50 / p99 at %.0f/s | added p50 over no auth | errors |\n|---|---|---|---|---|---|\n", o.rate)
 		labels := map[string]string{
-			"none":      "(a) no auth",
-			"jwt_authn": "(b) Envoy jwt_authn, local JWKS, JWT cache on",
-			"ext_authz": "(c) ext_authz → tokengate",
+			"none":           "(a) no auth",
+			"jwt_authn":      "(b) Envoy jwt_authn, local JWKS, JWT cache on",
+			"ext_authz_noop": "(c) ext_authz → no-op server (the floor of any ext_authz service)",
+			"ext_authz":      "(d) ext_authz → tokengate",
 		}
 		for _, r := range rows {
 			added := r.rate.quantile(0.5) - rows[0].rate.quantile(0.5)
@@ -313,12 +316,14 @@ func run(o options) error {
 				us(r.rate.quantile(0.5)), us(r.rate.quantile(0.99)), us(added), r.sat.Errors+r.rate.Errors)
 		}
 		addJWT := rows[1].rate.quantile(0.5) - rows[0].rate.quantile(0.5)
-		addExt := rows[2].rate.quantile(0.5) - rows[0].rate.quantile(0.5)
+		addNoop := rows[2].rate.quantile(0.5) - rows[0].rate.quantile(0.5)
+		addExt := rows[3].rate.quantile(0.5) - rows[0].rate.quantile(0.5)
+		rep.printf("\next_authz → tokengate: %.2f× the req/s of ext_authz → no-op; its added p50 is %s more than the no-op's",
+			rows[3].sat.rate()/rows[2].sat.rate(), us(addExt-addNoop))
 		if addJWT > 0 {
-			rep.printf("\nAdded p50 of ext_authz → tokengate over jwt_authn's: %.2f×.\n\n", float64(addExt)/float64(addJWT))
-		} else {
-			rep.printf("\n")
+			rep.printf(", %.2f× jwt_authn's (the no-op's: %.2f×)", float64(addExt)/float64(addJWT), float64(addNoop)/float64(addJWT))
 		}
+		rep.printf(".\n\n")
 	}
 
 	if sec.has("introspection") {
