@@ -10,7 +10,7 @@ import (
 // servers take turns slice by slice, so that a change in the machine's
 // speed during the run (it is shared, and a VM) weighs on every server
 // alike instead of on whichever ran at that moment.
-const satRounds = 3
+const satRounds = 5
 
 // measure runs f and charges p's CPU time over it to the result.
 func measure(p *proc, f func() result) result {
@@ -68,11 +68,17 @@ func grpcSection(rep *report, o options, tg, base, noopProc *proc, hot, cold, co
 			t.cold.add(measure(t.p, func() result { return closedLoopN(ctx, o.workers, hi-lo, t.c.do(coldReqs[lo:hi], false)) }))
 		}
 	}
-	noopRate := openLoop(ctx, o.rate, o.duration, 4096, noopClient.do(hotReqs, true))
+	// The fixed-rate runs take turns too; each cold slice has its own tokens.
+	var noopRate result
 	coldRateReqs := checkRequests(coldRateTokens)
-	for _, t := range targets {
-		t.hotRate = openLoop(ctx, o.rate, o.duration, 4096, t.c.do(hotReqs, true))
-		t.coldRate = openLoop(ctx, o.rate, o.duration, 4096, t.c.do(coldRateReqs, false))
+	perSlice := int(o.rate * slice.Seconds())
+	for r := range satRounds {
+		noopRate.add(openLoop(ctx, o.rate, slice, 4096, noopClient.do(hotReqs, true)))
+		lo, hi := min(r*perSlice, len(coldRateReqs)), min((r+1)*perSlice, len(coldRateReqs))
+		for _, t := range targets {
+			t.hotRate.add(openLoop(ctx, o.rate, slice, 4096, t.c.do(hotReqs, true)))
+			t.coldRate.add(openLoop(ctx, o.rate, slice, 4096, t.c.do(coldRateReqs[lo:hi], false)))
+		}
 	}
 	if prof != nil {
 		// Profiled apart from the measured runs, which the profiler would
@@ -89,8 +95,8 @@ func grpcSection(rep *report, o options, tg, base, noopProc *proc, hot, cold, co
 
 	rep.printf("### gRPC Check (load generator → server directly)\n\n")
 	rep.printf("The no-op row is the floor: the generator, gRPC and loopback with a server that does nothing "+
-		"(a plain `grpc.NewServer()`). tokengate's own cost is its distance from that row. Saturation runs "+
-		"take turns in %d slices per server. CPU per Check is the server process's user+system time (10 ms ticks) "+
+		"(a plain `grpc.NewServer()`). tokengate's own cost is its distance from that row. Saturation "+
+		"and fixed-rate runs take turns in %d slices per server. CPU per Check is the server process's user+system time (10 ms ticks) "+
 		"over the Checks it answered.\n\n", satRounds)
 	rep.printf("| server, tokens | Check/s at saturation | × no-op | server CPU per Check | p50 / p99 at %.0f/s | added p50 over no-op | errors |\n|---|---|---|---|---|---|---|\n", o.rate)
 	row := func(name string, sat, fixed result) {

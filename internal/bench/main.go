@@ -63,7 +63,7 @@ type options struct {
 func main() {
 	var o options
 	noop := flag.String("noop", "", "run as the no-op ext_authz server on ADDR (used by the harness itself)")
-	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of each measured run")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each measured run (cut into slices that take turns)")
 	flag.IntVar(&o.workers, "workers", 32, "concurrent requests in saturation runs")
 	flag.Float64Var(&o.rate, "rate", 2000, "requests per second in fixed-rate runs")
 	flag.IntVar(&o.coldTokens, "cold-tokens", 12000, "distinct RS256 tokens for the cold saturation run")
@@ -294,15 +294,22 @@ func run(o options) error {
 			name      string
 			sat, rate result
 		}
-		var rows []envoyRow
+		var rows []*envoyRow
 		for _, name := range []string{"none", "jwt_authn", "ext_authz_noop", "ext_authz"} {
-			do := hc.do(urls[name], hot)
-			closedLoop(ctx, o.workers, time.Second, do)
-			sat := measure(ev, func() result { return closedLoop(ctx, o.workers, o.duration, do) })
-			fixed := openLoop(ctx, o.rate, o.duration, 4096, do)
-			rows = append(rows, envoyRow{name, sat, fixed})
+			closedLoop(ctx, o.workers, time.Second, hc.do(urls[name], hot))
+			rows = append(rows, &envoyRow{name: name})
+		}
+		// The configurations take turns, slice by slice, like the gRPC runs.
+		slice := o.duration / satRounds
+		for range satRounds {
+			for _, r := range rows {
+				do := hc.do(urls[r.name], hot)
+				r.sat.add(measure(ev, func() result { return closedLoop(ctx, o.workers, slice, do) }))
+				r.rate.add(openLoop(ctx, o.rate, slice, 4096, do))
+			}
 		}
 		rep.printf("### Through Envoy (direct_response upstream, hot tokens, HTTP/1.1 keep-alive)\n\n")
+		rep.printf("The four listeners take turns in %d slices, at saturation and at the fixed rate.\n\n", satRounds)
 		rep.printf("| Envoy configuration | req/s at saturation | × jwt_authn | p50 / p99 at %.0f/s | added p50 over no auth | errors |\n|---|---|---|---|---|---|\n", o.rate)
 		labels := map[string]string{
 			"none":           "(a) no auth",
