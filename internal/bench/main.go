@@ -325,7 +325,7 @@ func run(o options) error {
 		addJWT := rows[1].rate.quantile(0.5) - rows[0].rate.quantile(0.5)
 		addNoop := rows[2].rate.quantile(0.5) - rows[0].rate.quantile(0.5)
 		addExt := rows[3].rate.quantile(0.5) - rows[0].rate.quantile(0.5)
-		rep.printf("\next_authz → tokengate: %.2f× the req/s of ext_authz → no-op; its added p50 is %s more than the no-op's",
+		rep.printf("\next_authz → tokengate: %.2f× the req/s of ext_authz → no-op; its added p50 minus the no-op's: %s",
 			rows[3].sat.rate()/rows[2].sat.rate(), us(addExt-addNoop))
 		if addJWT > 0 {
 			rep.printf(", %.2f× jwt_authn's (the no-op's: %.2f×)", float64(addExt)/float64(addJWT), float64(addNoop)/float64(addJWT))
