@@ -160,7 +160,7 @@ func run(o options) error {
 				return err
 			}
 			if o.profile != "" {
-				if profCold, err = mintTokens(keyDir, "RS256", "bench", "profile", o.coldTokens/2); err != nil {
+				if profCold, err = mintTokens(keyDir, "RS256", "bench", "profile", o.coldTokens); err != nil {
 					return err
 				}
 			}
