@@ -90,6 +90,8 @@ func memorySection(rep *report, o options, dir, tokengateBin, keyDir, idpURL str
 	hotDo := func(ctx context.Context, i int) error { return do(ctx, i%min(o.hotTokens, n)) }
 	closedLoop(ctx, o.workers, time.Second, hotDo)
 	hot := measure(tg, func() result { return closedLoop(ctx, o.workers, o.duration, hotDo) })
+	rss2, _ := rssBytes(tg.pid())
+	heap2, _ := metricValue(metricsURL, "go_memstats_heap_inuse_bytes")
 
 	mib := func(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
 	rep.printf("### Memory (token cache filled)\n\n")
@@ -99,6 +101,7 @@ func memorySection(rep *report, o options, dir, tokengateBin, keyDir, idpURL str
 	rep.printf("| tokengate | RSS | Go heap in use |\n|---|---|---|\n")
 	rep.printf("| started, cache empty | %s | %s |\n", mib(float64(rss0)), mib(heap0))
 	rep.printf("| %d tokens cached | %s | %s |\n", n, mib(float64(rss1)), mib(heap1))
+	rep.printf("| the same, after a %s hot load run | %s | %s |\n", o.duration, mib(float64(rss2)), mib(heap2))
 	rep.printf("\nPer cached token: %.0f bytes of heap, %.0f bytes of RSS. With the cache full, hot Checks (%d of these tokens "+
 		"repeated) ran at %.0f Check/s, %s of server CPU per Check (%d errors).\n\n",
 		(heap1-heap0)/float64(n), float64(rss1-rss0)/float64(n), min(o.hotTokens, n), hot.rate(), us(hot.cpuPer()), hot.Errors)
