@@ -33,7 +33,7 @@ func entryCache(t *testing.T) (*tokenCache, *verify.JWT) {
 // identity it was made from says, for awkward identities too; what it
 // cannot hold exactly is not cached.
 func TestTokenEntryRoundTrip(t *testing.T) {
-	long := strings.Repeat("a", 40<<10)  // over a list item's 32 KiB
+	long := strings.Repeat("a", 40<<10) // over a list item's 32 KiB
 	huge := strings.Repeat("a", 70<<10) // over an entry's 64 KiB
 	tests := []struct {
 		name       string
