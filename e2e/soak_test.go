@@ -87,8 +87,16 @@ func envoyAdminStat(t *testing.T, admin, name string) int64 {
 // soakEnvoyConfig lifts the two limits of the shipped Envoy template that
 // cap concurrency well below soakStreams (see TestSoakThroughEnvoy): it
 // lets each downstream HTTP/2 connection carry 100000 streams and raises
-// every cluster's circuit breakers to 100000.
+// every cluster's circuit breakers to 100000. It also raises the ext_authz
+// timeout from 3s to 120s: all soakStreams requests arrive at once and
+// queue, and on a slow machine (the race detector, other tests running)
+// the last would wait past 3s and fail on time rather than on a decision.
 func soakEnvoyConfig(cfg []byte) ([]byte, error) {
+	grpcTimeout := regexp.MustCompile(`(?m)^( +envoy_grpc: \{ cluster_name: tokengate \}\n +)timeout: 3s\n`)
+	if n := len(grpcTimeout.FindAll(cfg, -1)); n != 1 {
+		return nil, fmt.Errorf("want one ext_authz gRPC service with timeout 3s, found %d", n)
+	}
+	cfg = grpcTimeout.ReplaceAll(cfg, []byte("${1}timeout: 120s\n"))
 	hcm := regexp.MustCompile(`(?m)^( +)stat_prefix: ingress\n`)
 	m := hcm.FindAllSubmatch(cfg, -1)
 	if len(m) != 1 {

@@ -85,13 +85,16 @@ func benchTemplateData(t *testing.T) map[string]any {
 	jwks, err := os.ReadFile(filepath.Join(dir, keys.JWKSFile))
 	require.NoError(t, err)
 	type listener struct {
-		Name string
-		Port int
+		Name    string
+		Port    int
+		Cluster string
 	}
 	return map[string]any{
-		"Admin": 19901, "Tokengate": 19191, "Issuer": "https://bench.issuer", "Audience": "https://bench.example/mcp",
-		"JWKS":      strings.TrimSpace(string(jwks)),
-		"Listeners": []listener{{"none", 20001}, {"jwt_authn", 20002}, {"ext_authz", 20003}},
+		"Admin": 19901, "Tokengate": 19191, "Noop": 19192, "Issuer": "https://bench.issuer", "Audience": "https://bench.example/mcp",
+		"JWKS": strings.TrimSpace(string(jwks)),
+		"Listeners": []listener{
+			{"none", 20001, ""}, {"jwt_authn", 20002, ""}, {"ext_authz", 20003, "tokengate"}, {"ext_authz_noop", 20004, "noop"},
+		},
 	}
 }
 
