@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -58,8 +59,15 @@ type introIdP struct {
 
 func newIntroIdP(t *testing.T, status int, body string) *introIdP {
 	t.Helper()
+	return newIntroIdPWith(t, status, body, nil)
+}
+
+// newIntroIdPWith is newIntroIdP with configure applied to the server
+// before it starts.
+func newIntroIdPWith(t *testing.T, status int, body string, configure func(*http.Server)) *introIdP {
+	t.Helper()
 	p := &introIdP{status: status, body: body, entered: make(chan struct{}, 100)}
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
 		p.entered <- struct{}{}
 		p.mu.Lock()
@@ -76,6 +84,10 @@ func newIntroIdP(t *testing.T, status int, body string) *introIdP {
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(body))
 	}))
+	if configure != nil {
+		configure(p.srv.Config)
+	}
+	p.srv.Start()
 	t.Cleanup(p.srv.Close)
 	return p
 }
@@ -538,4 +550,39 @@ func BenchmarkVerifyIntrospectionCached(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestIntrospectionKeepsConnections: introspections that run at the same
+// time each need a connection, and the next wave reuses them all rather
+// than dialling again (net/http keeps only 2 idle connections per host
+// unless told otherwise).
+func TestIntrospectionKeepsConnections(t *testing.T) {
+	const concurrent, waves = 8, 3
+	var dials atomic.Int64
+	p := newIntroIdPWith(t, http.StatusOK, activeResponse(t, nil), func(s *http.Server) {
+		s.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				dials.Add(1)
+			}
+		}
+	})
+	v := newIntro(t, p, nil)
+	for w := range waves {
+		release := p.block(t)
+		var wg sync.WaitGroup
+		for i := range concurrent {
+			wg.Go(func() {
+				tok := verify.ParseToken(fmt.Sprintf("opaque-%d-%d", w, i)) // distinct: no cache, no sharing
+				_, err := v.Verify(context.Background(), tok, nil)
+				assert.NoError(t, err)
+			})
+		}
+		for range concurrent { // every request of the wave is at the IdP at once
+			<-p.entered
+		}
+		release()
+		wg.Wait()
+	}
+	assert.Equal(t, int64(concurrent*waves), p.requests.Load())
+	assert.Equal(t, int64(concurrent), dials.Load(), "connections dialled: the first wave's, kept for the next waves")
 }
