@@ -109,7 +109,10 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Options) (*Server, error)
 	// hot Check growing its stack (docs/benchmarks.md). When every worker
 	// is busy, gRPC falls back to a goroutine for the stream, so there are
 	// more workers than cores: Envoy sends Checks in bursts.
-	s.grpcSrv = grpc.NewServer(grpc.NumStreamWorkers(uint32(max(64, 8*runtime.GOMAXPROCS(0)))))
+	s.grpcSrv = grpc.NewServer(
+		grpc.NumStreamWorkers(uint32(max(64, 8*runtime.GOMAXPROCS(0)))),
+		grpc.ForceServerCodecV2(newCheckCodec()),
+	)
 	authv3.RegisterAuthorizationServer(s.grpcSrv, tr.wrap(s.svc))
 	healthpb.RegisterHealthServer(s.grpcSrv, s.health)
 	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
