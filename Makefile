@@ -81,9 +81,9 @@ fuzz:
 		done; \
 	done
 
-## bench: micro-benchmarks, then the load harness (gRPC, through Envoy, introspection) rewriting docs/benchmarks.md
+## bench: micro-benchmarks, then the load harness (gRPC, memory, through Envoy, introspection) rewriting docs/benchmarks.md
 bench: envoy build
-	$(GO) test -run='^$$' -bench=. -benchmem ./verify/ ./authz/
+	$(GO) test -run='^$$' -bench=. -benchmem ./verify/ ./authz/ ./server/
 	$(GO) build -o bin/bench ./internal/bench
 	bin/bench -out docs/benchmarks.md
 
