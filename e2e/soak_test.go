@@ -32,7 +32,9 @@ import (
 const (
 	soakStreams      = 10000
 	soakConns        = 4
-	soakRoundTimeout = 20 * time.Second
+	soakRoundTimeout = 30 * time.Second
+	// soakHold is how long Envoy holds each request before ext_authz.
+	soakHold = 2 * time.Second
 )
 
 // h2cClients returns n HTTP/2 clients that speak h2c (HTTP/2 over
@@ -91,7 +93,20 @@ func envoyAdminStat(t *testing.T, admin, name string) int64 {
 // timeout from 3s to 120s: all soakStreams requests arrive at once and
 // queue, and on a slow machine (the race detector, other tests running)
 // the last would wait past 3s and fail on time rather than on a decision.
+//
+// And it holds every request soakHold before it reaches ext_authz (Envoy's
+// fault filter), so that the streams are in flight at Envoy together:
+// without it, Envoy answers them as fast as the client opens them and the
+// concurrency measured is the client's.
 func soakEnvoyConfig(cfg []byte) ([]byte, error) {
+	filters := regexp.MustCompile(`(?m)^( +)http_filters:\n`)
+	if n := len(filters.FindAll(cfg, -1)); n != 1 {
+		return nil, fmt.Errorf("want one http_filters list, found %d", n)
+	}
+	cfg = filters.ReplaceAll(cfg, []byte("${0}${1}- name: envoy.filters.http.fault\n"+
+		"${1}  typed_config:\n"+
+		"${1}    \"@type\": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault\n"+
+		"${1}    delay: {fixed_delay: "+soakHold.String()+", percentage: {numerator: 100, denominator: HUNDRED}}\n"))
 	grpcTimeout := regexp.MustCompile(`(?m)^( +envoy_grpc: \{ cluster_name: tokengate \}\n +)timeout: 3s\n`)
 	if n := len(grpcTimeout.FindAll(cfg, -1)); n != 1 {
 		return nil, fmt.Errorf("want one ext_authz gRPC service with timeout 3s, found %d", n)
@@ -318,7 +333,9 @@ func (r soakRound) check(t *testing.T, classes []soakClass) (p50, p90, p99, pmax
 }
 
 // TestSoakThroughEnvoy opens 10,000 HTTP/2 streams at once through the real
-// Envoy, over four h2c connections, with a mix of valid, expired,
+// Envoy, over four h2c connections, which holds each for soakHold before
+// ext_authz so that all of them are in flight together (the log shows
+// Envoy's peak of active requests), with a mix of valid, expired,
 // wrong-audience and garbage tokens, in two identical rounds. Every valid
 // token must reach the upstream and every other one be denied with 401 and
 // its own error_description; no answer may be a 5xx. After each round
