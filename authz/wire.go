@@ -148,7 +148,7 @@ func (d *wireDecoder) bytes(f wireField) []byte {
 	return append([]byte{}, d.b[f.lo:f.hi]...)
 }
 
-// message calls field for each field of the message at b[pos:end] that has
+// each calls field for each field of the message at b[pos:end] that has
 // wire type bytes (every kept field has), and skips the others.
 func (d *wireDecoder) each(pos, end int, field func(wireField) error) error {
 	for pos < end {
