@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	sigsyaml "sigs.k8s.io/yaml"
 
@@ -459,23 +460,13 @@ func (m *k8sManifests) files() []struct {
 	}
 }
 
-// typeMeta reads apiVersion and kind of any decoded API object.
+// typeMeta reads apiVersion and kind of any decoded API object: every one
+// embeds metav1.TypeMeta, which is its own ObjectKind.
 func typeMeta(obj any) metav1.TypeMeta {
-	switch o := obj.(type) {
-	case *corev1.Namespace:
-		return o.TypeMeta
-	case *corev1.ConfigMap:
-		return o.TypeMeta
-	case *corev1.Secret:
-		return o.TypeMeta
-	case *appsv1.Deployment:
-		return o.TypeMeta
-	case *corev1.Service:
-		return o.TypeMeta
-	case *autoscalingv2.HorizontalPodAutoscaler:
-		return o.TypeMeta
-	case *policyv1.PodDisruptionBudget:
-		return o.TypeMeta
+	if o, ok := obj.(interface{ GetObjectKind() schema.ObjectKind }); ok {
+		if tm, ok := o.GetObjectKind().(*metav1.TypeMeta); ok {
+			return *tm
+		}
 	}
 	return metav1.TypeMeta{}
 }
