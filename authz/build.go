@@ -45,7 +45,7 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 	}
 	var probs []config.Problem
 	verifiers := map[string]verify.Verifier{}
-	p := &Policy{byName: map[string]*Route{}, metadata: map[string]*Route{}}
+	p := &Policy{byName: map[string]*Route{}, metadata: map[string]*Route{}, tokens: newTokenCache(cfg, o)}
 	for _, name := range sortedKeys(cfg.Verifiers) {
 		v, err := buildVerifier(name, cfg.Verifiers[name], cfg.Server.ClockSkew.D(), o)
 		if err != nil {
@@ -63,7 +63,7 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 	}
 	p.identityHeaders = sortedKeys(headerSet)
 	for i, rc := range cfg.Routes {
-		r, err := buildRoute(rc, verifiers, cfg.Verifiers, p.identityHeaders)
+		r, err := buildRoute(rc, verifiers, cfg.Verifiers, p.identityHeaders, p.tokens)
 		if err != nil {
 			probs = append(probs, config.Problem{Path: fmt.Sprintf("routes[%d].resource", i), Msg: err.Error()})
 			continue
@@ -80,17 +80,33 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 	if len(probs) > 0 {
 		return nil, &config.Error{Problems: probs}
 	}
-	p.tokens = newTokenCache(cfg.Server.TokenCache(), p.routes, o)
-	if p.tokens != nil {
-		// Tokens for a verifier with audiences of its own carry those.
-		for _, name := range sortedKeys(cfg.Verifiers) {
-			p.tokens.internAudiences(cfg.Verifiers[name].Audiences)
-		}
-	}
 	return p, nil
 }
 
-func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[string]config.Verifier, identity []string) (*Route, error) {
+// newTokenCache returns the cache every route's chain shares: it keeps the
+// claims routes copy into headers and interns the configured audiences.
+func newTokenCache(cfg *config.Config, o BuildOptions) *verify.TokenCache {
+	co := verify.CacheOptions{Size: cfg.Server.TokenCache(), Now: o.Now, OnLookup: cacheHook(o.OnCache, "token")}
+	seen := map[string]bool{}
+	for _, rc := range cfg.Routes {
+		for _, h := range sortedKeys(rc.ClaimHeaders) {
+			if c := rc.ClaimHeaders[h]; !seen[c] {
+				seen[c] = true
+				co.ClaimNames = append(co.ClaimNames, c)
+			}
+		}
+		if rc.Resource != "" {
+			co.Audiences = append(co.Audiences, rc.Resource)
+		}
+	}
+	// Tokens for a verifier with audiences of its own carry those.
+	for _, name := range sortedKeys(cfg.Verifiers) {
+		co.Audiences = append(co.Audiences, cfg.Verifiers[name].Audiences...)
+	}
+	return verify.NewTokenCache(co)
+}
+
+func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[string]config.Verifier, identity []string, tokens *verify.TokenCache) (*Route, error) {
 	r := &Route{
 		Name:        rc.Name,
 		pathPrefix:  rc.Match.PathPrefix,
@@ -106,24 +122,22 @@ func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[s
 	for _, h := range rc.Match.Hosts {
 		r.hosts = append(r.hosts, strings.ToLower(h))
 	}
+	var cands []verify.Candidate
 	for _, name := range rc.Verifiers {
 		v, ok := verifiers[name]
 		if !ok {
 			continue // reported by the verifier's own problem
 		}
-		b := binding{v: v}
+		c := verify.Candidate{Verifier: v}
 		if len(vcs[name].Audiences) == 0 && rc.Resource != "" {
-			b.audiences = []string{rc.Resource}
+			c.Audiences = []string{rc.Resource}
 		}
-		if v.Kind() == verify.KindJWT {
-			r.jwt = append(r.jwt, b)
-			if len(rc.AuthorizationServers) == 0 && !contains(r.authServers, v.Issuer()) {
-				r.authServers = append(r.authServers, v.Issuer())
-			}
-		} else {
-			r.other = append(r.other, b)
+		cands = append(cands, c)
+		if v.Kind() == verify.KindJWT && len(rc.AuthorizationServers) == 0 && !contains(r.authServers, v.Issuer()) {
+			r.authServers = append(r.authServers, v.Issuer())
 		}
 	}
+	r.chain = verify.NewChain(cands, tokens)
 	for _, h := range sortedKeys(rc.ClaimHeaders) {
 		r.claimHeaders = append(r.claimHeaders, claimHeader{header: strings.ToLower(h), claim: rc.ClaimHeaders[h]})
 	}

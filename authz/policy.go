@@ -1,7 +1,9 @@
-// Package authz answers Envoy's ext_authz Check: it picks the route, hands
-// the bearer token to the route's verifiers and turns the outcome into an
-// allow (with identity headers) or a deny (with a standards-conformant
-// challenge).
+// Package authz decides one request, whatever transport brought it: it
+// picks the route, makes the route's verification call (verify.Chain) and
+// returns a transport-neutral Decision: allow (with identity headers for
+// the upstream), deny (with a standards-conformant challenge) or a
+// document tokengate answers itself. Package server renders a Decision as
+// an Envoy CheckResponse or a forward-auth HTTP answer.
 package authz
 
 import (
@@ -42,9 +44,8 @@ type Policy struct {
 	// identityHeaders are every header name tokengate sets, stripped from
 	// every request.
 	identityHeaders []string
-	// tokens remembers verified JWTs (see tokencache.go); nil when
-	// server.token_cache_size is 0.
-	tokens *tokenCache
+	// tokens remembers verified JWTs for every route's chain.
+	tokens *verify.TokenCache
 }
 
 // Route is one compiled route.
@@ -56,9 +57,9 @@ type Route struct {
 	pathExact  string
 	methods    []string
 
-	anonymous    bool
-	jwt          []binding
-	other        []binding
+	anonymous bool
+	// chain is the route's verification call.
+	chain        *verify.Chain
 	required     []string
 	resource     string
 	authServers  []string
@@ -73,17 +74,9 @@ type Route struct {
 	strip []string
 }
 
-type binding struct {
-	v         verify.Verifier
-	audiences []string
-}
-
 type claimHeader struct {
 	header, claim string
 }
-
-// Verifiers returns the policy's verifiers, sorted by name.
-func (p *Policy) Verifiers() []verify.Verifier { return p.verifiers }
 
 // Start starts the verifiers' background work (key refresh) until ctx ends.
 func (p *Policy) Start(ctx context.Context) {
@@ -179,8 +172,8 @@ func hostOnly(authority string) string {
 	return h
 }
 
-// pathOnly drops the query string and fragment of a :path.
-func pathOnly(p string) string {
+// PathOnly drops the query string and fragment of a :path.
+func PathOnly(p string) string {
 	if i := strings.IndexAny(p, "?#"); i >= 0 {
 		return p[:i]
 	}

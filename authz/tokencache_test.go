@@ -75,6 +75,12 @@ routes:
     resource: https://a.example/mcp
 `
 
+// testNow is the verifiers' clock and the tokens' issue time.
+var testNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// tokenCacheMaxTTL is verify's bound on one cached verification.
+const tokenCacheMaxTTL = 5 * time.Minute
+
 // testClock is the verifiers' and the cache's clock.
 type testClock struct{ ns atomic.Int64 }
 
@@ -172,14 +178,20 @@ func (f *cacheFixture) policy(t *testing.T, size int, skew time.Duration) (*Poli
 func countVerifies(p *Policy) map[string]*countingJWT {
 	counters := map[string]*countingJWT{}
 	for _, r := range p.routes {
-		for i, b := range r.jwt {
-			c, ok := counters[b.v.Name()]
+		cands := r.chain.Candidates()
+		for i, cand := range cands {
+			jwt, ok := cand.Verifier.(*verify.JWT)
 			if !ok {
-				c = &countingJWT{JWT: b.v.(*verify.JWT)}
-				counters[b.v.Name()] = c
+				continue
 			}
-			r.jwt[i].v = c
+			c, ok := counters[jwt.Name()]
+			if !ok {
+				c = &countingJWT{JWT: jwt}
+				counters[jwt.Name()] = c
+			}
+			cands[i].Verifier = c
 		}
+		r.chain = verify.NewChain(cands, p.tokens)
 	}
 	return counters
 }
@@ -193,18 +205,14 @@ type answer struct {
 
 func check(t *testing.T, svc *Service, path, token string) answer {
 	t.Helper()
-	obs := &recorder{}
-	svc.observer = obs
-	resp, err := svc.Check(context.Background(), checkRequest("GET", "mcp.example.com", path, map[string]string{"authorization": "Bearer " + token}))
-	require.NoError(t, err)
-	require.Len(t, obs.calls, 1)
-	a := answer{Reason: obs.calls[0][3], Headers: map[string]string{}}
-	if d := resp.GetDeniedResponse(); d != nil {
-		a.Status = int(d.GetStatus().GetCode())
+	d := svc.Decide(context.Background(), getRequest(path, token))
+	a := answer{Reason: string(d.Reason), Headers: map[string]string{}}
+	if d.Kind != Allow {
+		a.Status = d.Status
 		return a
 	}
-	for _, h := range resp.GetOkResponse().GetHeaders() {
-		a.Headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+	for _, h := range d.AppendUpstream(nil) {
+		a.Headers[h.Name] = h.Value
 	}
 	return a
 }
@@ -260,14 +268,14 @@ func TestTokenCacheRouteChecks(t *testing.T) {
 		wantPartner int64
 		wantLooks   []string
 	}{
-		{"same route", "/a", 0, ReasonOK, 0, 0, []string{"token:hit"}},
+		{"same route", "/a", 0, "ok", 0, 0, []string{"token:hit"}},
 		{"other resource", "/b", 401, "audience_mismatch", 0, 0, []string{"token:hit"}},
 		{"missing scope", "/admin", 403, "scope_insufficient", 0, 0, []string{"token:hit"}},
 		// partner has the same issuer but another key: the cached idp
 		// verification does not count on a route without idp.
 		{"verifier not on route", "/partner", 401, "signature_invalid", 0, 1, []string{"token:hit"}},
 		// partner is tried first (and refuses), then idp answers from cache.
-		{"verifier order", "/both", 0, ReasonOK, 0, 1, []string{"token:hit"}},
+		{"verifier order", "/both", 0, "ok", 0, 1, []string{"token:hit"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -309,7 +317,7 @@ func TestTokenCacheOnlyJWTs(t *testing.T) {
 			for range 2 {
 				assert.Equal(t, tt.wantStatus, check(t, svc, tt.path, tt.token).Status)
 			}
-			assert.Equal(t, 0, p.tokens.len())
+			assert.Equal(t, 0, p.tokens.Len())
 			assert.Equal(t, []string{"token:miss", "token:miss"}, looks.take())
 		})
 	}
@@ -333,14 +341,14 @@ func TestTokenCacheExpiry(t *testing.T) {
 		wantCalls  int64 // Verify calls after the warm-up
 		wantLooks  []string
 	}{
-		{"just before exp", short, 0, exp.Add(-time.Nanosecond), 0, ReasonOK, 0, []string{"token:hit"}},
+		{"just before exp", short, 0, exp.Add(-time.Nanosecond), 0, "ok", 0, []string{"token:hit"}},
 		{"at exp", short, 0, exp, 401, "token_expired", 1, []string{"token:miss"}},
 		// Within the clock skew Verify still accepts, but the cache does
 		// not keep the token past exp.
-		{"at exp with skew", short, time.Minute, exp, 0, ReasonOK, 1, []string{"token:miss"}},
+		{"at exp with skew", short, time.Minute, exp, 0, "ok", 1, []string{"token:miss"}},
 		{"past exp and skew", short, time.Minute, exp.Add(time.Minute), 401, "token_expired", 1, []string{"token:miss"}},
-		{"before max TTL", long, 0, testNow.Add(tokenCacheMaxTTL - time.Nanosecond), 0, ReasonOK, 0, []string{"token:hit"}},
-		{"at max TTL", long, 0, testNow.Add(tokenCacheMaxTTL), 0, ReasonOK, 1, []string{"token:miss"}},
+		{"before max TTL", long, 0, testNow.Add(tokenCacheMaxTTL - time.Nanosecond), 0, "ok", 0, []string{"token:hit"}},
+		{"at max TTL", long, 0, testNow.Add(tokenCacheMaxTTL), 0, "ok", 1, []string{"token:miss"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -426,9 +434,9 @@ routes:
 		wantReason string
 		wantCalls  int64 // total Verify calls so far
 	}{
-		{"first sight", old, false, 0, ReasonOK, 1},
-		{"cached", old, false, 0, ReasonOK, 1},
-		{"new key's token refetches the JWKS", fresh, true, 0, ReasonOK, 2},
+		{"first sight", old, false, 0, "ok", 1},
+		{"cached", old, false, 0, "ok", 1},
+		{"new key's token refetches the JWKS", fresh, true, 0, "ok", 2},
 		{"old key gone: the entry is stale", old, false, 401, "key_unknown", 3},
 	}
 	for _, s := range steps {
@@ -453,81 +461,14 @@ func TestTokenCacheReloadStartsEmpty(t *testing.T) {
 		require.Equal(t, 0, check(t, svc, "/a", token).Status)
 	}
 	require.Equal(t, int64(1), oldCalls["idp"].calls.Load())
-	require.Equal(t, 1, old.tokens.len())
+	require.Equal(t, 1, old.tokens.Len())
 
 	reloaded, calls, looks := f.policy(t, 100, time.Minute)
-	assert.Equal(t, 0, reloaded.tokens.len())
+	assert.Equal(t, 0, reloaded.tokens.Len())
 	svc.SetPolicy(reloaded)
 	require.Equal(t, 0, check(t, svc, "/a", token).Status)
 	assert.Equal(t, int64(1), calls["idp"].calls.Load(), "the new policy verifies again")
 	assert.Equal(t, []string{"token:miss"}, looks.take())
-}
-
-// newTestEntryMaker returns a function that inserts distinct verified
-// tokens into c, each valid until exp.
-func newTestEntryMaker(t *testing.T, c *tokenCache) func(i int, exp time.Time) tokenKey {
-	t.Helper()
-	v, err := verify.NewJWT(verify.JWTOptions{
-		Name: "hs", Issuer: cacheIssuer, Audiences: []string{"api://x"},
-		HMACSecret: []byte(strings.Repeat("s", 32)), Algorithms: []string{"HS256"},
-	})
-	require.NoError(t, err)
-	return func(i int, exp time.Time) tokenKey {
-		k := newTokenKey(fmt.Sprintf("token-%d", i))
-		tok := &verify.Token{Claims: &verify.Claims{Issuer: cacheIssuer, Audience: verify.StringList{"api://x"}, Expiry: &verify.NumericDate{Time: exp}}}
-		require.NotNil(t, c.put(k, v, v.KeysVersion(), tok, &verify.Identity{Verifier: "hs", Issuer: cacheIssuer, Subject: fmt.Sprint(i)}))
-		return k
-	}
-}
-
-// TestTokenCacheBound checks that the cache never holds more than its size,
-// whatever the shard count.
-func TestTokenCacheBound(t *testing.T) {
-	for _, size := range []int{1, 4, 31, 100, 5000} {
-		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			clock := newTestClock(testNow)
-			c := newTokenCache(size, nil, BuildOptions{Now: clock.Now})
-			put := newTestEntryMaker(t, c)
-			for i := range 3 * size {
-				put(i, testNow.Add(time.Hour))
-				require.LessOrEqual(t, c.len(), size)
-			}
-			assert.Equal(t, size, c.len(), "full")
-			limits := 0
-			for i := range c.shards {
-				limits += c.shards[i].limit
-			}
-			assert.Equal(t, size, limits, "the shards' shares add up to the size")
-		})
-	}
-}
-
-// TestTokenCacheEviction checks CLOCK's choices in one shard: an entry used
-// since the hand passed gets a second chance, an unusable one goes first.
-func TestTokenCacheEviction(t *testing.T) {
-	clock := newTestClock(testNow)
-	c := newTokenCache(4, nil, BuildOptions{Now: clock.Now})
-	require.Len(t, c.shards, 1)
-	put := newTestEntryMaker(t, c)
-	k0 := put(0, testNow.Add(time.Hour))
-	k1 := put(1, testNow.Add(time.Hour))
-	k2 := put(2, testNow.Add(time.Minute))
-	k3 := put(3, testNow.Add(time.Hour))
-
-	require.NotNil(t, c.get(&k0), "k0 is referenced")
-	k4 := put(4, testNow.Add(time.Hour))
-	assert.NotNil(t, c.get(&k0), "k0 had a second chance")
-	assert.Nil(t, c.get(&k1), "k1 was the first unreferenced entry")
-
-	// The hand is at k2, then k3. k2 is referenced but expires: it goes
-	// rather than the unreferenced k3.
-	require.NotNil(t, c.get(&k2))
-	clock.set(testNow.Add(time.Minute))
-	put(5, testNow.Add(time.Hour))
-	assert.Nil(t, c.get(&k2), "the expired entry went first")
-	assert.NotNil(t, c.get(&k3))
-	assert.NotNil(t, c.get(&k4))
-	assert.Equal(t, 4, c.len())
 }
 
 // TestTokenCacheConcurrent runs Checks from 8 goroutines over more tokens
@@ -569,34 +510,20 @@ func TestTokenCacheConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	assert.LessOrEqual(t, p.tokens.len(), 8)
+	assert.LessOrEqual(t, p.tokens.Len(), 8)
 	assert.Len(t, looks.take(), workers*rounds, "one lookup per Check")
 }
 
 func statusOf(t *testing.T, svc *Service, path, token string) int {
-	resp, err := svc.Check(context.Background(), checkRequest("GET", "mcp.example.com", path, map[string]string{"authorization": "Bearer " + token}))
-	if err != nil {
-		t.Error(err)
-		return -1
+	d := svc.Decide(context.Background(), getRequest(path, token))
+	if d.Kind == Allow {
+		return 0
 	}
-	return int(resp.GetDeniedResponse().GetStatus().GetCode())
+	return d.Status
 }
 
-// TestJWSShaped checks the cheap pre-test that decides whether a token is
-// hashed and looked up at all.
-func TestJWSShaped(t *testing.T) {
-	tests := []struct {
-		raw  string
-		want bool
-	}{
-		{"a.b.c", true},
-		{"..", true},
-		{"abc", false},
-		{"a.b", false},
-		{"a.b.c.d", false},
-		{"a.b.c.d.e", false},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, jwsShaped(tt.raw), tt.raw)
-	}
+// getRequest is a GET of path on mcp.example.com with the bearer token.
+func getRequest(path, token string) *Request {
+	return &Request{Method: "GET", Host: "mcp.example.com", Path: path,
+		Headers: Headers{Map: map[string]string{"authorization": "Bearer " + token}}}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/tokengate/tokengate/authz"
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/keys"
+	"github.com/tokengate/tokengate/server/extauthz"
 )
 
 // composeDir holds docker-compose.yml and the files it mounts.
@@ -627,7 +628,7 @@ func TestComposeTokenIsAccepted(t *testing.T) {
 	defer cancel()
 	policy.Start(ctx)
 	require.Empty(t, policy.NotReady())
-	svc := authz.NewService(policy, logger, nil)
+	svc := extauthz.NewService(authz.NewService(policy, logger, nil))
 
 	aud, err := url.Parse(flag("--aud"))
 	require.NoError(t, err)

@@ -1,15 +1,12 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc/codes"
-
 	"github.com/tokengate/tokengate/authz"
+	"github.com/tokengate/tokengate/reason"
 )
 
 // ForwardAuthPrefix is where the HTTP port answers forward-auth requests:
@@ -32,14 +29,6 @@ const (
 // applies it; other gateways need their own configuration.
 const HeaderRemove = "x-envoy-auth-headers-to-remove"
 
-// Reasons a forward-auth request is refused before any Check: the original
-// request cannot be reconstructed unambiguously.
-const (
-	ReasonForwardedURIMissing = "forwarded_uri_missing"
-	ReasonForwardedConflict   = "forwarded_headers_conflict"
-	ReasonPathNotNormalized   = "path_not_normalized"
-)
-
 // hopByHop are the headers that describe one connection, not the request.
 var hopByHop = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Proxy-Authenticate": true,
@@ -54,31 +43,22 @@ func (s *Server) handleForwardAuth(mux *http.ServeMux) {
 	mux.Handle(ForwardAuthPrefix+"/", h)
 }
 
-// forwardAuth answers forward-auth requests with the same Check the gRPC
-// port runs. The request body is never read.
+// forwardAuth answers forward-auth requests with the decisions the gRPC
+// port makes. The request body is never read.
 func (s *Server) forwardAuth() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, reason := checkRequestFrom(r)
-		if reason != "" {
-			s.log.Info("forward-auth request refused", "code", reason)
-			writeRefusal(w, reason)
+		req, code := requestFrom(r)
+		if code != "" {
+			s.log.Info("forward-auth request refused", "code", string(code))
+			writeRefusal(w, code)
 			return
 		}
-		resp, err := s.svc.Check(r.Context(), req)
-		if err != nil {
-			// Check answers every failure itself; this is only defensive.
-			s.log.Error("forward-auth check failed", "error", err)
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusInternalServerError)
-			_, _ = w.Write([]byte(`{"error":"server_error","error_description":"check_failed"}`))
-			return
-		}
-		writeCheckResponse(w, r, resp)
+		d := s.svc.Decide(r.Context(), req)
+		writeDecision(w, &d, &req.Headers)
 	})
 }
 
-// checkRequestFrom rebuilds the original request from a forward-auth
+// requestFrom rebuilds the original request from a forward-auth
 // request. First match wins:
 //
 //  1. Envoy http_service: the path is ForwardAuthPrefix + the original path
@@ -92,13 +72,13 @@ func (s *Server) forwardAuth() http.Handler {
 // that disagree, or either on a request of 1, are refused, since one of them
 // came from the client. The path must be normalized (see normalizedPath):
 // the gateway forwards it as it is. The reason is empty on success.
-func checkRequestFrom(r *http.Request) (*authv3.CheckRequest, string) {
+func requestFrom(r *http.Request) (*authz.Request, reason.Code) {
 	fwdURI, ok1 := single(r.Header, hdrForwardedURI)
 	origURI, ok2 := single(r.Header, hdrOriginalURI)
 	fwdMethod, ok3 := single(r.Header, hdrForwardedMethod)
 	origMethod, ok4 := single(r.Header, hdrOriginalMethod)
 	if !ok1 || !ok2 || !ok3 || !ok4 {
-		return nil, ReasonForwardedConflict
+		return nil, reason.ForwardedHeadersConflict
 	}
 
 	method, host, uri := r.Method, r.Host, ""
@@ -109,7 +89,7 @@ func checkRequestFrom(r *http.Request) (*authv3.CheckRequest, string) {
 	escaped := r.URL.EscapedPath()
 	if rest, envoyStyle := strings.CutPrefix(escaped, ForwardAuthPrefix+"/"); envoyStyle {
 		if fwdURI != "" || origURI != "" || fwdMethod != "" || origMethod != "" {
-			return nil, ReasonForwardedConflict
+			return nil, reason.ForwardedHeadersConflict
 		}
 		uri = "/" + rest
 		if r.URL.RawQuery != "" || r.URL.ForceQuery {
@@ -118,17 +98,17 @@ func checkRequestFrom(r *http.Request) (*authv3.CheckRequest, string) {
 	} else {
 		switch {
 		case fwdURI != "" && origURI != "" && fwdURI != origURI:
-			return nil, ReasonForwardedConflict
+			return nil, reason.ForwardedHeadersConflict
 		case fwdURI != "":
 			uri = fwdURI
 		case origURI != "":
 			uri = origURI
 		default:
-			return nil, ReasonForwardedURIMissing
+			return nil, reason.ForwardedURIMissing
 		}
 		switch {
 		case fwdMethod != "" && origMethod != "" && fwdMethod != origMethod:
-			return nil, ReasonForwardedConflict
+			return nil, reason.ForwardedHeadersConflict
 		case fwdMethod != "":
 			method = fwdMethod
 		case origMethod != "":
@@ -142,19 +122,13 @@ func checkRequestFrom(r *http.Request) (*authv3.CheckRequest, string) {
 		}
 	}
 	if p, _, _ := strings.Cut(uri, "?"); !normalizedPath(p) {
-		return nil, ReasonPathNotNormalized
+		return nil, reason.PathNotNormalized
 	}
 
-	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Method:   method,
-			Path:     uri,
-			Host:     host,
-			Scheme:   scheme,
-			Protocol: r.Proto,
-			Headers:  checkHeaders(r.Header),
-		}},
-	}}, ""
+	return &authz.Request{
+		Method: method, Path: uri, Host: host, Scheme: scheme,
+		Headers: authz.Headers{Map: requestHeaders(r.Header)},
+	}, ""
 }
 
 // single returns the value of header name ("" if absent); ok is false
@@ -186,9 +160,9 @@ func lastValue(h http.Header, name string) string {
 	return strings.TrimSpace(v)
 }
 
-// checkHeaders copies the request's headers as Envoy sends them: lower-case
+// requestHeaders copies the request's headers as Envoy sends them: lower-case
 // names, repeated values joined with ",", hop-by-hop headers left out.
-func checkHeaders(h http.Header) map[string]string {
+func requestHeaders(h http.Header) map[string]string {
 	skip := map[string]bool{}
 	for _, v := range h["Connection"] {
 		for name := range strings.SplitSeq(v, ",") {
@@ -264,89 +238,47 @@ func isUnreserved(c byte) bool {
 
 // writeRefusal answers a forward-auth request that names no usable
 // original request: 400, in the shape of every deny body.
-func writeRefusal(w http.ResponseWriter, reason string) {
-	body, _ := json.Marshal(struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}{"invalid_request", reason})
+func writeRefusal(w http.ResponseWriter, code reason.Code) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusBadRequest)
-	_, _ = w.Write(body)
+	_, _ = w.Write(authz.ErrorBody("invalid_request", string(code)))
 }
 
-// writeCheckResponse writes a CheckResponse as a forward-auth answer, as
-// Envoy reads it: an OK status without a denied response is allow, 200 with
-// the identity headers (and the headers to remove in HeaderRemove); a deny,
-// or a 200 metadata document, is written as it is (403 if it has no status).
-func writeCheckResponse(w http.ResponseWriter, r *http.Request, resp *authv3.CheckResponse) {
+// writeDecision writes a Decision as a forward-auth answer: allow is 200
+// with the identity headers (and the headers to remove in HeaderRemove); a
+// deny, or a metadata document, is written with its own status.
+func writeDecision(w http.ResponseWriter, d *authz.Decision, req *authz.Headers) {
 	hdr := w.Header()
-	d := resp.GetDeniedResponse()
-	if d == nil && resp.GetStatus().GetCode() == int32(codes.OK) {
-		ok := resp.GetOkResponse()
-		setHeaders(hdr, ok.GetHeaders())
-		if remove := ok.GetHeadersToRemove(); len(remove) > 0 {
+	switch d.Kind {
+	case authz.Allow:
+		set := d.AppendUpstream(nil)
+		for _, h := range set {
+			hdr.Set(h.Name, h.Value)
+		}
+		if remove := d.AppendRemovals(nil, set, req); len(remove) > 0 {
 			hdr.Set(HeaderRemove, strings.Join(remove, ", "))
 		}
 		hdr.Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 		return
-	}
-	setHeaders(hdr, d.GetHeaders())
-	status := int(d.GetStatus().GetCode())
-	if status == 0 {
-		status = http.StatusForbidden // Envoy's default for a deny without a status
-	}
-	if status == http.StatusOK {
+	case authz.Respond:
 		// A metadata document: gateways take a 200 for "allow" and forward
 		// the request, so client-sent identity headers must go as on allow.
 		var remove []string
-		for name := range r.Header {
+		for name := range req.Map {
 			if len(name) >= len(authz.IdentityPrefix) && strings.EqualFold(name[:len(authz.IdentityPrefix)], authz.IdentityPrefix) {
-				remove = append(remove, strings.ToLower(name))
+				remove = append(remove, name)
 			}
 		}
 		if len(remove) > 0 {
+			slices.Sort(remove)
 			hdr.Set(HeaderRemove, strings.Join(remove, ", "))
 		}
 	}
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(d.GetBody()))
-}
-
-// setHeaders applies Envoy header options to h as Envoy would: the
-// deprecated append flag if set, else the append action (whose zero value
-// appends).
-func setHeaders(h http.Header, opts []*corev3.HeaderValueOption) {
-	for _, o := range opts {
-		k, v := o.GetHeader().GetKey(), o.GetHeader().GetValue()
-		if raw := o.GetHeader().GetRawValue(); len(raw) > 0 {
-			v = string(raw)
-		}
-		if k == "" {
-			continue
-		}
-		action := o.GetAppendAction()
-		if o.GetAppend() != nil {
-			action = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
-			if o.GetAppend().GetValue() {
-				action = corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD
-			}
-		}
-		_, exists := h[http.CanonicalHeaderKey(k)]
-		switch action {
-		case corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD:
-			h.Add(k, v)
-		case corev3.HeaderValueOption_ADD_IF_ABSENT:
-			if !exists {
-				h.Set(k, v)
-			}
-		case corev3.HeaderValueOption_OVERWRITE_IF_EXISTS:
-			if exists {
-				h.Set(k, v)
-			}
-		default:
-			h.Set(k, v)
-		}
+	for _, h := range d.ResponseHeaders() {
+		hdr.Set(h.Name, h.Value)
 	}
+	w.WriteHeader(d.Status)
+	_, _ = w.Write(d.ResponseBody())
 }

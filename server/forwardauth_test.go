@@ -12,17 +12,13 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/tokengate/tokengate/authz"
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/keys"
+	"github.com/tokengate/tokengate/reason"
 )
 
 const (
@@ -235,34 +231,34 @@ func TestForwardAuthRefusals(t *testing.T) {
 		path    string // requested on tokengate
 		host    string
 		headers [][2]string
-		reason  string // "" when the request goes on to Check
+		reason  reason.Code // "" when the request goes on to Check
 	}{
-		{"no original URI", "/authz", "", nil, ReasonForwardedURIMissing},
+		{"no original URI", "/authz", "", nil, reason.ForwardedURIMissing},
 		{"X-Forwarded-Uri and X-Original-URI disagree", "/authz", "", [][2]string{
 			{"X-Forwarded-Uri", "/healthz"}, {"X-Original-URI", "/mcp"},
-		}, ReasonForwardedConflict},
+		}, reason.ForwardedHeadersConflict},
 		{"X-Forwarded-Method and X-Original-Method disagree", "/authz", "", [][2]string{
 			{"X-Original-URI", "/mcp"}, {"X-Original-Method", "POST"}, {"X-Forwarded-Method", "GET"},
-		}, ReasonForwardedConflict},
+		}, reason.ForwardedHeadersConflict},
 		{"X-Forwarded-Uri repeated with different values", "/authz", "", [][2]string{
 			{"X-Forwarded-Uri", "/mcp"}, {"X-Forwarded-Uri", "/healthz"},
-		}, ReasonForwardedConflict},
+		}, reason.ForwardedHeadersConflict},
 		{"an Envoy-style path with forwarded headers", "/authz/healthz", "", [][2]string{
 			{"X-Forwarded-Uri", "/mcp"},
-		}, ReasonForwardedConflict},
-		{"dot segment", "/authz", "", [][2]string{{"X-Original-URI", "/healthz/../mcp"}}, ReasonPathNotNormalized},
-		{"dot segment at the end", "/authz", "", [][2]string{{"X-Original-URI", "/mcp/.."}}, ReasonPathNotNormalized},
-		{"double slash", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/mcp//x"}}, ReasonPathNotNormalized},
-		{"encoded unreserved character", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/%6Dcp"}}, ReasonPathNotNormalized},
-		{"encoded dot", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/mcp/%2e%2e/x"}}, ReasonPathNotNormalized},
-		{"encoded slash", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/mcp%2Fx"}}, ReasonPathNotNormalized},
-		{"encoded backslash", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/mcp%5cx"}}, ReasonPathNotNormalized},
-		{"backslash", "/authz", "", [][2]string{{"X-Forwarded-Uri", `/mcp\x`}}, ReasonPathNotNormalized},
-		{"broken escape", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/mcp/%zz"}}, ReasonPathNotNormalized},
-		{"truncated escape", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/mcp/%4"}}, ReasonPathNotNormalized},
-		{"absolute URI", "/authz", "", [][2]string{{"X-Forwarded-Uri", "http://mcp.example.com/mcp"}}, ReasonPathNotNormalized},
-		{"relative path", "/authz", "", [][2]string{{"X-Original-URI", "mcp"}}, ReasonPathNotNormalized},
-		{"Envoy-style encoded unreserved character", "/authz/%6Dcp", "mcp.example.com", nil, ReasonPathNotNormalized},
+		}, reason.ForwardedHeadersConflict},
+		{"dot segment", "/authz", "", [][2]string{{"X-Original-URI", "/healthz/../mcp"}}, reason.PathNotNormalized},
+		{"dot segment at the end", "/authz", "", [][2]string{{"X-Original-URI", "/mcp/.."}}, reason.PathNotNormalized},
+		{"double slash", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/mcp//x"}}, reason.PathNotNormalized},
+		{"encoded unreserved character", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/%6Dcp"}}, reason.PathNotNormalized},
+		{"encoded dot", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/mcp/%2e%2e/x"}}, reason.PathNotNormalized},
+		{"encoded slash", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/mcp%2Fx"}}, reason.PathNotNormalized},
+		{"encoded backslash", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/mcp%5cx"}}, reason.PathNotNormalized},
+		{"backslash", "/authz", "", [][2]string{{"X-Forwarded-Uri", `/mcp\x`}}, reason.PathNotNormalized},
+		{"broken escape", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/mcp/%zz"}}, reason.PathNotNormalized},
+		{"truncated escape", "/authz", "", [][2]string{{"X-Forwarded-Uri", "/mcp/%4"}}, reason.PathNotNormalized},
+		{"absolute URI", "/authz", "", [][2]string{{"X-Forwarded-Uri", "http://mcp.example.com/mcp"}}, reason.PathNotNormalized},
+		{"relative path", "/authz", "", [][2]string{{"X-Original-URI", "mcp"}}, reason.PathNotNormalized},
+		{"Envoy-style encoded unreserved character", "/authz/%6Dcp", "mcp.example.com", nil, reason.PathNotNormalized},
 		{"both conventions agreeing are accepted", "/authz", "mcp.example.com", [][2]string{
 			{"X-Forwarded-Uri", "/mcp"}, {"X-Original-URI", "/mcp"}, {"X-Forwarded-Method", "POST"}, {"X-Original-Method", "POST"},
 		}, ""},
@@ -297,7 +293,7 @@ func TestForwardAuthRefusals(t *testing.T) {
 			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 			assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
 			assert.Empty(t, resp.Header.Get("Www-Authenticate"))
-			assert.JSONEq(t, `{"error":"invalid_request","error_description":"`+tc.reason+`"}`, string(b))
+			assert.JSONEq(t, `{"error":"invalid_request","error_description":"`+string(tc.reason)+`"}`, string(b))
 		})
 	}
 }
@@ -336,10 +332,9 @@ func TestCheckRequestFrom(t *testing.T) {
 			for _, h := range tc.headers {
 				r.Header.Add(h[0], h[1])
 			}
-			req, reason := checkRequestFrom(r)
-			require.Empty(t, reason)
-			h := req.GetAttributes().GetRequest().GetHttp()
-			assert.Equal(t, tc.want, want{h.GetMethod(), h.GetPath(), h.GetHost(), h.GetScheme()})
+			req, code := requestFrom(r)
+			require.Empty(t, code)
+			assert.Equal(t, tc.want, want{req.Method, req.Path, req.Host, req.Scheme})
 		})
 	}
 }
@@ -361,63 +356,36 @@ func TestCheckHeaders(t *testing.T) {
 		"authorization": "Bearer x",
 		"traceparent":   "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 		"x-multi":       "a,b",
-	}, checkHeaders(h))
+	}, requestHeaders(h))
 }
 
-func TestWriteCheckResponse(t *testing.T) {
-	opt := func(k, v string, action corev3.HeaderValueOption_HeaderAppendAction) *corev3.HeaderValueOption {
-		return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: k, Value: v}, AppendAction: action}
-	}
-	okStatus := &rpcstatus.Status{Code: int32(codes.OK)}
+// TestWriteDecision checks the forward-auth rendering of each kind of
+// decision.
+func TestWriteDecision(t *testing.T) {
+	req := &authz.Headers{Map: map[string]string{"x-auth-role": "admin", "authorization": "Bearer x"}}
 	tests := []struct {
 		name    string
-		resp    *authv3.CheckResponse
+		d       authz.Decision
 		status  int
 		headers http.Header
 		body    string
 	}{
-		{"OK without an http response is allow", &authv3.CheckResponse{Status: okStatus}, 200,
-			http.Header{"Cache-Control": {"no-store"}}, ""},
-		{"append actions as Envoy applies them", &authv3.CheckResponse{Status: okStatus,
-			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
-				Headers: []*corev3.HeaderValueOption{
-					opt("x-a", "1", corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD),
-					opt("x-a", "2", corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD),
-					opt("x-b", "1", corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD),
-					opt("x-b", "2", corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD),
-					opt("x-c", "1", corev3.HeaderValueOption_ADD_IF_ABSENT),
-					opt("x-c", "2", corev3.HeaderValueOption_ADD_IF_ABSENT),
-					opt("x-d", "1", corev3.HeaderValueOption_OVERWRITE_IF_EXISTS),
-					{Header: &corev3.HeaderValue{Key: "x-e", Value: "1"}, Append: wrapperspb.Bool(false)},
-					{Header: &corev3.HeaderValue{Key: "x-e", Value: "2"}, Append: wrapperspb.Bool(false)},
-					{Header: &corev3.HeaderValue{Key: "x-f", RawValue: []byte("raw")}, AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD},
-				},
-				HeadersToRemove: []string{"authorization", "x-auth-role"},
-			}}}, 200,
-			http.Header{
-				"X-A": {"2"}, "X-B": {"1", "2"}, "X-C": {"1"}, "X-E": {"2"}, "X-F": {"raw"},
-				"X-Envoy-Auth-Headers-To-Remove": {"authorization, x-auth-role"}, "Cache-Control": {"no-store"},
-			}, ""},
-		{"a denial without a denied response is 403", &authv3.CheckResponse{
-			Status: &rpcstatus.Status{Code: int32(codes.PermissionDenied)}}, 403, http.Header{}, ""},
-		{"a denied response without a status is 403", &authv3.CheckResponse{
-			Status: &rpcstatus.Status{Code: int32(codes.PermissionDenied)},
-			HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-				Headers: []*corev3.HeaderValueOption{opt("content-type", "application/json", corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD)},
-				Body:    `{"error":"access_denied"}`,
-			}}}, 403, http.Header{"Content-Type": {"application/json"}}, `{"error":"access_denied"}`},
-		{"a denied response keeps its status", &authv3.CheckResponse{
-			Status: &rpcstatus.Status{Code: int32(codes.Unavailable)},
-			HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-				Status:  &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
-				Headers: []*corev3.HeaderValueOption{opt("retry-after", "5", corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD)},
-				Body:    "{}",
-			}}}, 503, http.Header{"Retry-After": {"5"}}, "{}"},
+		{"allow on an anonymous route removes identity-looking headers", authz.Decision{Kind: authz.Allow}, 200,
+			http.Header{"X-Envoy-Auth-Headers-To-Remove": {"x-auth-role"}, "Cache-Control": {"no-store"}}, ""},
+		{"metadata document", authz.Decision{Kind: authz.Respond, Status: 200, Body: []byte(`{"resource":"r"}`)}, 200,
+			http.Header{"X-Envoy-Auth-Headers-To-Remove": {"x-auth-role"}, "Content-Type": {"application/json"}, "Cache-Control": {"max-age=300"}},
+			`{"resource":"r"}`},
+		{"deny without a route", authz.Decision{Kind: authz.Deny, Status: 403, Reason: reason.RouteNotFound}, 403,
+			http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}},
+			`{"error":"access_denied","error_description":"no route"}`},
+		{"unavailable", authz.Decision{Kind: authz.Deny, Status: 503, Reason: reason.JWKSUnavailable}, 503,
+			http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}, "Retry-After": {"5"}},
+			`{"error":"temporarily_unavailable","error_description":"jwks_unavailable"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := httptest.NewRecorder()
-			writeCheckResponse(w, httptest.NewRequest(http.MethodGet, "/authz/x", nil), tc.resp)
+			writeDecision(w, &tc.d, req)
 			assert.Equal(t, tc.status, w.Code)
 			assert.Equal(t, tc.headers, w.Header())
 			assert.Equal(t, tc.body, w.Body.String())

@@ -61,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Observe implements authz.Observer.
 func (m *Metrics) Observe(_ context.Context, o authz.Outcome) {
-	m.checks.WithLabelValues(o.Route, o.Verifier, o.Decision, o.Reason).Inc()
+	m.checks.WithLabelValues(o.Route, o.Verifier, o.Decision, string(o.Reason)).Inc()
 	m.checkDuration.WithLabelValues(o.Route).Observe(o.Duration.Seconds())
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/keys"
+	"github.com/tokengate/tokengate/server/extauthz"
 )
 
 func reloadConfig(keyFile, scope string) string {
@@ -41,7 +42,7 @@ func checkReq(token string) *authv3.CheckRequest {
 // status returns 0 for allow, else the deny status.
 func status(t *testing.T, s *Server, token string) int {
 	t.Helper()
-	resp, err := s.svc.Check(context.Background(), checkReq(token))
+	resp, err := extauthz.NewService(s.svc).Check(context.Background(), checkReq(token))
 	require.NoError(t, err)
 	if resp.GetOkResponse() != nil {
 		return 0
@@ -82,7 +83,7 @@ func TestReload(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for !stop.Load() {
-				resp, err := srv.svc.Check(context.Background(), checkReq(token))
+				resp, err := extauthz.NewService(srv.svc).Check(context.Background(), checkReq(token))
 				if err != nil || resp == nil {
 					t.Error("Check failed during reload")
 					return

@@ -26,6 +26,7 @@ import (
 
 	"github.com/tokengate/tokengate/authz"
 	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/server/extauthz"
 )
 
 // ShutdownGrace bounds how long in-flight requests may take at shutdown.
@@ -111,9 +112,9 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Options) (*Server, error)
 	// more workers than cores: Envoy sends Checks in bursts.
 	s.grpcSrv = grpc.NewServer(
 		grpc.NumStreamWorkers(uint32(max(64, 8*runtime.GOMAXPROCS(0)))),
-		grpc.ForceServerCodecV2(newCheckCodec()),
+		grpc.ForceServerCodecV2(extauthz.NewCodec()),
 	)
-	authv3.RegisterAuthorizationServer(s.grpcSrv, tr.wrap(s.svc))
+	authv3.RegisterAuthorizationServer(s.grpcSrv, tr.wrap(extauthz.NewService(s.svc)))
 	healthpb.RegisterHealthServer(s.grpcSrv, s.health)
 	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
 	return s, nil

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/tokengate/tokengate/authz"
+	"github.com/tokengate/tokengate/server/extauthz"
 )
 
 // DefaultServiceName is the service.name of tokengate's spans unless
@@ -205,7 +206,7 @@ func (s *tracedService) Check(ctx context.Context, req *authv3.CheckRequest) (*a
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(
 			attrHTTPMethod.String(h.GetMethod()),
-			attrURLPath.String(pathOnly(h.GetPath())),
+			attrURLPath.String(authz.PathOnly(h.GetPath())), // never a query: it may carry secrets
 		))
 	defer span.End()
 	resp, err := s.next.Check(ctx, req)
@@ -213,15 +214,6 @@ func (s *tracedService) Check(ctx context.Context, req *authv3.CheckRequest) (*a
 		span.SetStatus(codes.Error, "check failed")
 	}
 	return resp, err
-}
-
-// pathOnly drops the query string and fragment of a :path: query strings
-// may carry secrets and never go into a span.
-func pathOnly(p string) string {
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		return p[:i]
-	}
-	return p
 }
 
 // spanObserver records a Check's outcome on the Check's span.
@@ -234,7 +226,7 @@ func (spanObserver) Observe(ctx context.Context, o authz.Outcome) {
 		return
 	}
 	attrs := make([]attribute.KeyValue, 0, 5)
-	attrs = append(attrs, attrDecision.String(o.Decision), attrReason.String(o.Reason))
+	attrs = append(attrs, attrDecision.String(o.Decision), attrReason.String(string(o.Reason)))
 	if o.Route != "" {
 		attrs = append(attrs, attrRoute.String(o.Route))
 	}
@@ -246,7 +238,7 @@ func (spanObserver) Observe(ctx context.Context, o authz.Outcome) {
 	}
 	span.SetAttributes(attrs...)
 	if o.Status >= 500 {
-		span.SetStatus(codes.Error, o.Reason)
+		span.SetStatus(codes.Error, string(o.Reason))
 	}
 }
 
@@ -268,7 +260,10 @@ type headerCarrier struct {
 }
 
 // Get implements propagation.TextMapCarrier.
-func (c headerCarrier) Get(key string) string { return authz.RequestHeader(c.h, key) }
+func (c headerCarrier) Get(key string) string {
+	hs := extauthz.RequestHeaders(c.h)
+	return hs.Get(key)
+}
 
 // Set implements propagation.TextMapCarrier; the request is read-only.
 func (headerCarrier) Set(string, string) {}

@@ -35,6 +35,8 @@ import (
 	"github.com/tokengate/tokengate/authz"
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/keys"
+	"github.com/tokengate/tokengate/reason"
+	"github.com/tokengate/tokengate/server/extauthz"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -115,7 +117,7 @@ func TestSetupTracingOff(t *testing.T) {
 			tr, err := newTracing(nil, nil)
 			require.NoError(t, err)
 			assert.False(t, tr.on())
-			svc := authz.NewService(nil, nil, nil)
+			svc := extauthz.NewService(authz.NewService(nil, nil, nil))
 			assert.Same(t, svc, tr.wrap(svc), "no wrapper when tracing is off")
 			m := NewMetrics(prometheus.NewRegistry())
 			assert.Same(t, m, tr.observer(m), "no tracing observer when tracing is off")
@@ -180,7 +182,7 @@ func TestTracedCheck(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, tr.on())
 	m := NewMetrics(prometheus.NewRegistry())
-	svc := tr.wrap(authz.NewService(fx.policy, slog.New(slog.NewTextHandler(io.Discard, nil)), tr.observer(m)))
+	svc := tr.wrap(extauthz.NewService(authz.NewService(fx.policy, slog.New(slog.NewTextHandler(io.Discard, nil)), tr.observer(m))))
 
 	req := func(path string, headers map[string]string) *authv3.CheckRequest {
 		return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
@@ -218,7 +220,7 @@ func TestTracedCheck(t *testing.T) {
 			wantAttrs: map[attribute.Key]attribute.Value{
 				attrHTTPMethod: attribute.StringValue("POST"), attrURLPath: attribute.StringValue("/mcp"),
 				attrRoute: attribute.StringValue("mcp"), attrDecision: attribute.StringValue("deny"),
-				attrReason: attribute.StringValue(verify.Code(verify.ErrTokenMissing)), attrStatusCode: attribute.IntValue(401),
+				attrReason: attribute.StringValue(string(verify.Code(verify.ErrTokenMissing))), attrStatusCode: attribute.IntValue(401),
 			},
 		},
 		{
@@ -226,7 +228,7 @@ func TestTracedCheck(t *testing.T) {
 			req: req("/other", map[string]string{"traceparent": traceparent}), wantParent: true,
 			wantAttrs: map[attribute.Key]attribute.Value{
 				attrURLPath: attribute.StringValue("/other"), attrDecision: attribute.StringValue("deny"),
-				attrReason: attribute.StringValue(authz.ReasonNoRoute), attrStatusCode: attribute.IntValue(403),
+				attrReason: attribute.StringValue(string(reason.RouteNotFound)), attrStatusCode: attribute.IntValue(403),
 			},
 		},
 		{
@@ -426,7 +428,7 @@ func TestSetupTracingExports(t *testing.T) {
 			require.IsType(t, &sdktrace.TracerProvider{}, tp)
 			tr, err := newTracing(tp, nil)
 			require.NoError(t, err)
-			svc := tr.wrap(authz.NewService(fx.policy, slog.New(slog.NewTextHandler(io.Discard, nil)), tr.observer(NewMetrics(prometheus.NewRegistry()))))
+			svc := tr.wrap(extauthz.NewService(authz.NewService(fx.policy, slog.New(slog.NewTextHandler(io.Discard, nil)), tr.observer(NewMetrics(prometheus.NewRegistry())))))
 			_, err = svc.Check(context.Background(), checkReq(fx.token))
 			require.NoError(t, err)
 			require.NoError(t, shutdown(context.Background()), "shutdown flushes the batch")
@@ -453,10 +455,10 @@ func TestSpanObserver(t *testing.T) {
 		wantStatus codes.Code
 		wantCode   int64 // 0: no http.response.status_code
 	}{
-		{"allow", authz.Outcome{Route: "mcp", Verifier: "k", Decision: authz.DecisionAllow, Reason: authz.ReasonOK}, codes.Unset, 0},
-		{"metadata", authz.Outcome{Route: "mcp", Decision: authz.DecisionMetadata, Reason: authz.ReasonMetadata, Status: 200}, codes.Unset, 200},
-		{"insufficient scope", authz.Outcome{Route: "mcp", Verifier: "k", Decision: authz.DecisionDeny, Reason: verify.Code(verify.ErrScopeInsufficient), Status: 403}, codes.Unset, 403},
-		{"jwks unavailable", authz.Outcome{Route: "mcp", Decision: authz.DecisionDeny, Reason: verify.Code(verify.ErrJWKSUnavailable), Status: 503}, codes.Error, 503},
+		{"allow", authz.Outcome{Route: "mcp", Verifier: "k", Decision: "allow", Reason: reason.OK}, codes.Unset, 0},
+		{"metadata", authz.Outcome{Route: "mcp", Decision: "metadata", Reason: reason.Metadata, Status: 200}, codes.Unset, 200},
+		{"insufficient scope", authz.Outcome{Route: "mcp", Verifier: "k", Decision: "deny", Reason: verify.Code(verify.ErrScopeInsufficient), Status: 403}, codes.Unset, 403},
+		{"jwks unavailable", authz.Outcome{Route: "mcp", Decision: "deny", Reason: verify.Code(verify.ErrJWKSUnavailable), Status: 503}, codes.Error, 503},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -466,7 +468,7 @@ func TestSpanObserver(t *testing.T) {
 			span.End()
 			s := exp.GetSpans()[0]
 			assert.Contains(t, s.Attributes, attrDecision.String(tc.o.Decision))
-			assert.Contains(t, s.Attributes, attrReason.String(tc.o.Reason))
+			assert.Contains(t, s.Attributes, attrReason.String(string(tc.o.Reason)))
 			got := map[attribute.Key]attribute.Value{}
 			for _, kv := range s.Attributes {
 				got[kv.Key] = kv.Value
@@ -481,7 +483,7 @@ func TestSpanObserver(t *testing.T) {
 			}
 			assert.Equal(t, tc.wantStatus, s.Status.Code)
 			if tc.wantStatus == codes.Error {
-				assert.Equal(t, tc.o.Reason, s.Status.Description)
+				assert.Equal(t, string(tc.o.Reason), s.Status.Description)
 			}
 		})
 	}

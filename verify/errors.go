@@ -4,57 +4,61 @@
 // share.
 package verify
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/tokengate/tokengate/reason"
+)
 
 // Error is a verification failure with a stable, one-word code. The code is
 // safe to show to clients and to use as a metric label: it never contains a
 // token, a claim value or a secret.
 type Error struct {
-	code        string
+	code        reason.Code
 	unavailable bool
 }
 
 // Error returns the stable code.
-func (e *Error) Error() string { return e.code }
+func (e *Error) Error() string { return string(e.code) }
 
-// Code returns the stable code, for example "token_expired".
-func (e *Error) Code() string { return e.code }
+// Code returns the stable code, for example reason.TokenExpired.
+func (e *Error) Code() reason.Code { return e.code }
 
 // Unavailable reports whether the verifier could not decide (an identity
 // provider was unreachable), as opposed to rejecting the token.
 func (e *Error) Unavailable() bool { return e.unavailable }
 
-func newError(code string) *Error { return &Error{code: code} }
+func newError(code reason.Code) *Error { return &Error{code: code} }
 
 // The sentinel errors. Wrap them with fmt.Errorf("%w: detail", Err...) to add
 // a detail for logs; test them with errors.Is.
 var (
-	ErrTokenMissing             = newError("token_missing")
-	ErrRequestMalformed         = newError("request_malformed")
-	ErrTokenMalformed           = newError("token_malformed")
-	ErrTokenTooLarge            = newError("token_too_large")
-	ErrAlgorithmNotAllowed      = newError("algorithm_not_allowed")
-	ErrSignatureInvalid         = newError("signature_invalid")
-	ErrKeyUnknown               = newError("key_unknown")
-	ErrTokenExpired             = newError("token_expired")
-	ErrTokenNotYetValid         = newError("token_not_yet_valid")
-	ErrIssuedInFuture           = newError("issued_in_future")
-	ErrIssuerUntrusted          = newError("issuer_untrusted")
-	ErrAudienceMismatch         = newError("audience_mismatch")
-	ErrScopeInsufficient        = newError("scope_insufficient")
-	ErrTokenInactive            = newError("token_inactive")
-	ErrJWKSUnavailable          = &Error{code: "jwks_unavailable", unavailable: true}
-	ErrIntrospectionUnavailable = &Error{code: "introspection_unavailable", unavailable: true}
+	ErrTokenMissing             = newError(reason.TokenMissing)
+	ErrRequestMalformed         = newError(reason.RequestMalformed)
+	ErrTokenMalformed           = newError(reason.TokenMalformed)
+	ErrTokenTooLarge            = newError(reason.TokenTooLarge)
+	ErrAlgorithmNotAllowed      = newError(reason.AlgorithmNotAllowed)
+	ErrSignatureInvalid         = newError(reason.SignatureInvalid)
+	ErrKeyUnknown               = newError(reason.KeyUnknown)
+	ErrTokenExpired             = newError(reason.TokenExpired)
+	ErrTokenNotYetValid         = newError(reason.TokenNotYetValid)
+	ErrIssuedInFuture           = newError(reason.IssuedInFuture)
+	ErrIssuerUntrusted          = newError(reason.IssuerUntrusted)
+	ErrAudienceMismatch         = newError(reason.AudienceMismatch)
+	ErrScopeInsufficient        = newError(reason.ScopeInsufficient)
+	ErrTokenInactive            = newError(reason.TokenInactive)
+	ErrJWKSUnavailable          = &Error{code: reason.JWKSUnavailable, unavailable: true}
+	ErrIntrospectionUnavailable = &Error{code: reason.IntrospectionUnavailable, unavailable: true}
 )
 
-// Code returns the stable code of err, or "token_invalid" when err carries
-// none.
-func Code(err error) string {
+// Code returns the stable code of err, or reason.TokenInvalid when err
+// carries none.
+func Code(err error) reason.Code {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.code
 	}
-	return "token_invalid"
+	return reason.TokenInvalid
 }
 
 // IsUnavailable reports whether err means "could not decide" rather than

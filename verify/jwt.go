@@ -183,21 +183,20 @@ func (v *JWT) Ready() bool { return v.keys.ready() }
 // Start implements Verifier.
 func (v *JWT) Start(ctx context.Context) { v.keys.start(ctx) }
 
-// KeysVersion identifies one set of verification keys. Two versions are
+// keysVersion identifies one set of verification keys. Two versions are
 // equal only if they name the same set; every JWKS fetch makes a new one.
-type KeysVersion struct{ set *keySet }
+type keysVersion struct{ set *keySet }
 
-// KeysVersion returns the version of the keys in use (the zero version
-// before any are loaded). A caller that remembers a verification, like
-// the authz token cache, compares it later to notice that the keys were
-// replaced, possibly dropping the key that signed the token.
-func (v *JWT) KeysVersion() KeysVersion { return KeysVersion{v.keys.current()} }
+// keysVersion returns the version of the keys in use (the zero version
+// before any are loaded). The token cache compares it later to notice that
+// the keys were replaced, possibly dropping the key that signed the token.
+func (v *JWT) keysVersion() keysVersion { return keysVersion{v.keys.current()} }
 
-// CheckAudience applies Verify's audience rule to the "aud" of a token
+// checkAudience applies Verify's audience rule to the "aud" of a token
 // this verifier accepted: aud must hold one of the verifier's own audiences
 // or, when it has none, one of audiences. It returns nil or an error
 // wrapping ErrAudienceMismatch.
-func (v *JWT) CheckAudience(aud, audiences []string) error {
+func (v *JWT) checkAudience(aud, audiences []string) error {
 	if len(v.audiences) > 0 {
 		audiences = v.audiences
 	}
@@ -285,7 +284,7 @@ func (v *JWT) checkClaims(c *Claims, audiences []string) error {
 	if c.IssuedAt != nil && now.Add(v.skew).Before(c.IssuedAt.Time) {
 		return ErrIssuedInFuture
 	}
-	return v.CheckAudience(c.Audience, audiences)
+	return v.checkAudience(c.Audience, audiences)
 }
 
 func (v *JWT) checkSignature(ctx context.Context, t *Token, alg jwa.SignatureAlgorithm) ([]byte, error) {

@@ -1,4 +1,4 @@
-package authz
+package extauthz
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
+	"github.com/tokengate/tokengate/authz"
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/keys"
 )
@@ -126,11 +127,11 @@ func benchService(b *testing.B, cacheSize int) (*Service, []string) {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p, err := Build(cfg, BuildOptions{Logger: log, Now: func() time.Time { return benchNow }})
+	p, err := authz.Build(cfg, authz.BuildOptions{Logger: log, Now: func() time.Time { return benchNow }})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return NewService(p, log, nil), tokens
+	return newService(p, log, nil), tokens
 }
 
 // benchRequests prebuilds one CheckRequest per token for path.

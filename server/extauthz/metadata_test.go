@@ -1,4 +1,4 @@
-package authz
+package extauthz
 
 import (
 	"context"
@@ -13,12 +13,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/authz"
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/keys"
 )
 
 // TestMetadataResourceName checks that a route's resource_name appears in
-// its RFC 9728 document, both as Policy.Metadata serves it on the HTTP
+// its RFC 9728 document, both as authz.Policy.Metadata serves it on the HTTP
 // port and as Check answers it through Envoy, and is absent when unset.
 func TestMetadataResourceName(t *testing.T) {
 	dir := t.TempDir()
@@ -34,9 +35,9 @@ routes:
 `), 0o600))
 	cfg, err := config.Load(path, nil)
 	require.NoError(t, err)
-	p, err := Build(cfg, BuildOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := authz.Build(cfg, authz.BuildOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
-	svc := NewService(p, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	svc := newService(p, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 
 	tests := []struct {
 		name     string
@@ -44,13 +45,13 @@ routes:
 		want     string
 		wantName bool
 	}{
-		{"resource_name set", WellKnownPRM + "/mcp", `{
+		{"resource_name set", authz.WellKnownPRM + "/mcp", `{
 			"resource": "https://mcp.example.com/mcp",
 			"resource_name": "MCP tools (ACME)",
 			"authorization_servers": ["https://issuer.test"],
 			"scopes_supported": ["mcp:read"],
 			"bearer_methods_supported": ["header"]}`, true},
-		{"resource_name unset", WellKnownPRM + "/api", `{
+		{"resource_name unset", authz.WellKnownPRM + "/api", `{
 			"resource": "https://mcp.example.com/api",
 			"authorization_servers": ["https://issuer.test"],
 			"scopes_supported": [],

@@ -1,19 +1,20 @@
-package server
+package extauthz
 
 import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
-
-	"github.com/tokengate/tokengate/authz"
 )
 
 // checkCodec is the gRPC server's codec: gRPC's own protobuf codec, except
-// that a CheckRequest is decoded by authz.DecodeCheckRequest, which keeps
-// only the fields tokengate reads (see authz/wire.go for what it costs
+// that a CheckRequest is decoded by DecodeCheckRequest, which keeps
+// only the fields tokengate reads (see wire.go for what it costs
 // otherwise and what it keeps).
 type checkCodec struct{ proto encoding.CodecV2 }
+
+// NewCodec returns the codec for the gRPC server (grpc.ForceServerCodecV2).
+func NewCodec() encoding.CodecV2 { return newCheckCodec() }
 
 func newCheckCodec() checkCodec { return checkCodec{proto: encoding.GetCodecV2(proto.Name)} }
 
@@ -30,5 +31,5 @@ func (c checkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	// data when Unmarshal returns.
 	b := make([]byte, data.Len())
 	data.CopyTo(b)
-	return authz.DecodeCheckRequest(b, req)
+	return DecodeCheckRequest(b, req)
 }

@@ -1,27 +1,23 @@
-package authz
+package verify
 
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/tokengate/tokengate/verify"
 )
 
 // entryCache is a cache that copies the claims "email" and "groups" into
 // headers and interns the audience "api://x".
-func entryCache(t *testing.T) (*tokenCache, *verify.JWT) {
+func entryCache(t *testing.T) (*tokenCache, *JWT) {
 	t.Helper()
-	c := newTokenCache(64, nil, BuildOptions{Now: newTestClock(testNow).Now})
-	c.claims = []claimHeader{{"x-email", "email"}, {"x-groups", "groups"}}
-	c.claimNames = []string{"email", "groups"}
-	c.internAudiences([]string{"api://x"})
-	v, err := verify.NewJWT(verify.JWTOptions{
+	c := NewTokenCache(CacheOptions{Size: 64, Now: func() time.Time { return entryNow }, ClaimNames: []string{"email", "groups"}, Audiences: []string{"api://x"}})
+	v, err := NewJWT(JWTOptions{
 		Name: "hs", Issuer: cacheIssuer, Audiences: []string{"api://x"},
 		HMACSecret: []byte(strings.Repeat("s", 32)), Algorithms: []string{"HS256"},
 	})
@@ -60,15 +56,15 @@ func TestTokenEntryRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, v := entryCache(t)
-			id := &verify.Identity{Verifier: "hs", Issuer: cacheIssuer, Subject: tt.sub, ClientID: tt.cid, Scopes: tt.scopes}
+			id := &Identity{Verifier: "hs", Issuer: cacheIssuer, Subject: tt.sub, ClientID: tt.cid, Scopes: tt.scopes}
 			if tt.payload != nil {
 				b, err := json.Marshal(tt.payload)
 				require.NoError(t, err)
 				id.Payload = b
 			}
-			tok := &verify.Token{Claims: &verify.Claims{Issuer: cacheIssuer, Audience: verify.StringList(tt.aud), Expiry: &verify.NumericDate{Time: testNow.Add(time.Hour)}}}
+			tok := &Token{Claims: &Claims{Issuer: cacheIssuer, Audience: StringList(tt.aud), Expiry: &NumericDate{Time: entryNow.Add(time.Hour)}}}
 			k := newTokenKey("token-" + tt.name)
-			e := c.put(k, v, v.KeysVersion(), tok, id)
+			e := c.put(k, v, v.keysVersion(), tok, id)
 			if !tt.wantCached {
 				assert.True(t, e == nil, "not cached")
 				assert.True(t, c.get(&k) == nil, "not found")
@@ -86,7 +82,7 @@ func TestTokenEntryRoundTrip(t *testing.T) {
 				aud = []string{}
 			}
 			assert.Equal(t, tt.aud, c.appendAud(aud, f.aud))
-			want := claimValues(id.Payload, c.claims)
+			want := claimValues(id.Payload, c.claimNames)
 			for _, name := range c.claimNames {
 				assert.Equal(t, want[name], f.claim(c.claimNames, name), "claim %s", name)
 			}
@@ -100,9 +96,9 @@ func TestTokenEntryRoundTrip(t *testing.T) {
 			}
 			assert.False(t, e.hasScopes([]string{"absent"}))
 			if len(tt.scopes) >= 2 {
-				assert.False(t, e.hasScopes([]string{tt.scopes[0] + " " + tt.scopes[1]}) && !contains(tt.scopes, tt.scopes[0]+" "+tt.scopes[1]), "a join of two scopes is not a scope")
+				assert.False(t, e.hasScopes([]string{tt.scopes[0] + " " + tt.scopes[1]}) && !slices.Contains(tt.scopes, tt.scopes[0]+" "+tt.scopes[1]), "a join of two scopes is not a scope")
 			}
-			assert.Equal(t, v.CheckAudience(tt.aud, []string{"api://x"}) == nil, e.checkAudience(c, []string{"api://x"}) == nil, "audience check")
+			assert.Equal(t, v.checkAudience(tt.aud, []string{"api://x"}) == nil, e.checkAudience(c, []string{"api://x"}) == nil, "audience check")
 		})
 	}
 }
@@ -120,23 +116,23 @@ func manyStrings(prefix string, n int) []string {
 // earlier one.
 func TestTokenCacheIndexCollision(t *testing.T) {
 	c, v := entryCache(t)
-	tok := &verify.Token{Claims: &verify.Claims{Issuer: cacheIssuer, Audience: verify.StringList{"api://x"}, Expiry: &verify.NumericDate{Time: testNow.Add(time.Hour)}}}
+	tok := &Token{Claims: &Claims{Issuer: cacheIssuer, Audience: StringList{"api://x"}, Expiry: &NumericDate{Time: entryNow.Add(time.Hour)}}}
 	a := newTokenKey("a")
 	b := a
 	b[31] ^= 1 // same shard, same index key, another token
 	require.Same(t, c.shard(&a), c.shard(&b))
 	require.Equal(t, indexKey(&a), indexKey(&b))
 
-	ea := c.put(a, v, v.KeysVersion(), tok, &verify.Identity{Verifier: "hs", Issuer: cacheIssuer, Subject: "a"})
+	ea := c.put(a, v, v.keysVersion(), tok, &Identity{Verifier: "hs", Issuer: cacheIssuer, Subject: "a"})
 	require.NotNil(t, ea)
 	assert.Same(t, ea, c.get(&a))
 	assert.Nil(t, c.get(&b), "b is not a's entry")
 
-	eb := c.put(b, v, v.KeysVersion(), tok, &verify.Identity{Verifier: "hs", Issuer: cacheIssuer, Subject: "b"})
+	eb := c.put(b, v, v.keysVersion(), tok, &Identity{Verifier: "hs", Issuer: cacheIssuer, Subject: "b"})
 	require.NotNil(t, eb)
 	assert.Same(t, eb, c.get(&b))
 	assert.Nil(t, c.get(&a), "a was replaced")
-	assert.Equal(t, 1, c.len())
+	assert.Equal(t, 1, c.Len())
 }
 
 // TestTokenCacheRefusesForeignIdentity: an entry answers with its
@@ -144,20 +140,20 @@ func TestTokenCacheIndexCollision(t *testing.T) {
 // cached.
 func TestTokenCacheRefusesForeignIdentity(t *testing.T) {
 	c, v := entryCache(t)
-	exp := &verify.NumericDate{Time: testNow.Add(time.Hour)}
+	exp := &NumericDate{Time: entryNow.Add(time.Hour)}
 	tests := []struct {
 		name   string
 		tokIss string
-		id     verify.Identity
+		id     Identity
 	}{
-		{"identity issuer", cacheIssuer, verify.Identity{Verifier: "hs", Issuer: "https://other"}},
-		{"token issuer", "https://other", verify.Identity{Verifier: "hs", Issuer: cacheIssuer}},
-		{"verifier name", cacheIssuer, verify.Identity{Verifier: "other", Issuer: cacheIssuer}},
+		{"identity issuer", cacheIssuer, Identity{Verifier: "hs", Issuer: "https://other"}},
+		{"token issuer", "https://other", Identity{Verifier: "hs", Issuer: cacheIssuer}},
+		{"verifier name", cacheIssuer, Identity{Verifier: "other", Issuer: cacheIssuer}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tok := &verify.Token{Claims: &verify.Claims{Issuer: tt.tokIss, Expiry: exp}}
-			assert.Nil(t, c.put(newTokenKey(tt.name), v, v.KeysVersion(), tok, &tt.id))
+			tok := &Token{Claims: &Claims{Issuer: tt.tokIss, Expiry: exp}}
+			assert.Nil(t, c.put(newTokenKey(tt.name), v, v.keysVersion(), tok, &tt.id))
 		})
 	}
 }

@@ -1,4 +1,4 @@
-package authz
+package verify
 
 import (
 	"crypto/sha256"
@@ -10,10 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
-
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-
-	"github.com/tokengate/tokengate/verify"
 )
 
 // The verified-token cache remembers successful JWT verifications, so that
@@ -70,13 +66,13 @@ func newTokenKey(raw string) tokenKey {
 }
 
 // cacheableJWT is a JWT verifier whose verifications can be reused:
-// *verify.JWT.
+// *JWT (tests wrap it).
 type cacheableJWT interface {
-	verify.Verifier
-	// KeysVersion changes whenever the verifier's keys are replaced.
-	KeysVersion() verify.KeysVersion
-	// CheckAudience is Verify's audience rule for an accepted token's aud.
-	CheckAudience(aud, audiences []string) error
+	Verifier
+	// keysVersion changes whenever the verifier's keys are replaced.
+	keysVersion() keysVersion
+	// checkAudience is Verify's audience rule for an accepted token's aud.
+	checkAudience(aud, audiences []string) error
 }
 
 // entrySource is what an entry was verified with: the verifier that
@@ -84,16 +80,13 @@ type cacheableJWT interface {
 // verifier and key set, so that each holds a single pointer for both.
 type entrySource struct {
 	v    cacheableJWT
-	keys verify.KeysVersion
-	// iss and name set x-auth-iss and x-auth-verifier (nil: not set), in
-	// every answer from these entries.
-	iss, name *corev3.HeaderValueOption
+	keys keysVersion
 }
 
 // sourceKey finds an entrySource.
 type sourceKey struct {
 	v    cacheableJWT
-	keys verify.KeysVersion
+	keys keysVersion
 }
 
 // tokenEntry is one remembered verification. Only ref changes after
@@ -130,12 +123,12 @@ func (e *tokenEntry) verifier() cacheableJWT { return e.src.v }
 // verifier.
 func (e *tokenEntry) checkAudience(c *tokenCache, audiences []string) error {
 	f := e.fields()
-	if v, ok := e.src.v.(*verify.JWT); ok {
+	if v, ok := e.src.v.(*JWT); ok {
 		// A direct call keeps buf off the heap.
 		var buf [4]string
-		return v.CheckAudience(c.appendAud(buf[:0], f.aud), audiences)
+		return v.checkAudience(c.appendAud(buf[:0], f.aud), audiences)
 	}
-	return e.src.v.CheckAudience(c.appendAud(nil, f.aud), audiences)
+	return e.src.v.checkAudience(c.appendAud(nil, f.aud), audiences)
 }
 
 // hasScopes reports whether the remembered identity has every scope in
@@ -169,7 +162,7 @@ func (e *tokenEntry) hasScopes(want []string) bool {
 // configuration names is not spelled out: its length holds internedAud plus
 // its index in the cache's audiences. So data is shorter than 64 KiB and a
 // string than 32 KiB, as every string of a verified token is: a token is at
-// most verify.MaxTokenSize bytes. Longer ones are not cached.
+// most MaxTokenSize bytes. Longer ones are not cached.
 const (
 	entryParts  = 5 // offsets; the last part ends with data
 	entryHeader = 2 * entryParts
@@ -232,7 +225,7 @@ func (c *tokenCache) appendAud(list []string, aud string) []string {
 
 // entryData encodes id and the token's "aud" as an entry's data, or
 // returns "" if they do not fit.
-func (c *tokenCache) entryData(t *verify.Token, id *verify.Identity) string {
+func (c *tokenCache) entryData(t *Token, id *Identity) string {
 	b := make([]byte, entryHeader, 128)
 	ok := true
 	end := func(part int) {
@@ -273,8 +266,8 @@ func (c *tokenCache) entryData(t *verify.Token, id *verify.Identity) string {
 	}
 	end(4)
 	var values map[string]string
-	if len(c.claims) > 0 && id.Payload != nil {
-		values = claimValues(id.Payload, c.claims)
+	if len(c.claimNames) > 0 && id.Payload != nil {
+		values = claimValues(id.Payload, c.claimNames)
 	}
 	for _, name := range c.claimNames {
 		v := values[name]
@@ -295,9 +288,7 @@ type tokenCache struct {
 	// epoch is the clock's reading at creation: entries' ages are counted
 	// from it.
 	epoch time.Time
-	// claims are every claim some route copies into a header, and
-	// claimNames their names.
-	claims     []claimHeader
+	// claimNames are every claim some route copies into a header.
 	claimNames []string
 	// audiences are the audiences the configuration names (at most
 	// maxInternedAud), which entries refer to by index.
@@ -330,51 +321,63 @@ type tokenShard struct {
 // indexKey is k's key in its shard's index.
 func indexKey(k *tokenKey) uint64 { return binary.LittleEndian.Uint64(k[8:16]) }
 
-// newTokenCache returns a cache of size entries for the policy's routes, or
-// nil when size is 0 (disabled).
-func newTokenCache(size int, routes []*Route, o BuildOptions) *tokenCache {
-	if size <= 0 {
-		return nil
-	}
-	n := 1
-	for n < maxTokenShards && size/(2*n) >= minTokenShardSize {
-		n *= 2
-	}
-	c := &tokenCache{
-		shards: make([]tokenShard, n), mask: uint64(n - 1), now: o.Now,
-		sources: map[sourceKey]*entrySource{}, report: cacheHook(o.OnCache, "token"),
-	}
+// CacheOptions configure the verified-token cache that every route's
+// Chain of one policy shares.
+type CacheOptions struct {
+	// Size bounds the entries; 0 disables caching.
+	Size int
+	// ClaimNames are the claims routes copy into headers: entries keep
+	// their values, and every Result answers them.
+	ClaimNames []string
+	// Audiences are the expected audiences the configuration names: entries
+	// refer to them by index rather than spelling them out.
+	Audiences []string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// OnLookup is told "hit" or "miss" for every lookup; nil means nobody
+	// listens.
+	OnLookup func(result string)
+}
+
+// TokenCache remembers verified JWTs for the Chains of one policy (see the
+// top of this file). A reload builds a new one, and with it an empty cache.
+type TokenCache = tokenCache
+
+// NewTokenCache returns the cache o describes. With Size 0 it remembers
+// nothing but still knows the claim names.
+func NewTokenCache(o CacheOptions) *TokenCache {
+	c := &tokenCache{now: o.Now, report: o.OnLookup, claimNames: slices.Clone(o.ClaimNames)}
 	if c.now == nil {
 		c.now = time.Now
 	}
 	c.epoch = c.now()
+	c.internAudiences(o.Audiences)
+	if o.Size <= 0 {
+		return c
+	}
+	n := 1
+	for n < maxTokenShards && o.Size/(2*n) >= minTokenShardSize {
+		n *= 2
+	}
+	c.shards, c.mask = make([]tokenShard, n), uint64(n-1)
+	c.sources = map[sourceKey]*entrySource{}
 	for i := range c.shards {
-		c.shards[i].limit = size / n
-		if i < size%n {
+		c.shards[i].limit = o.Size / n
+		if i < o.Size%n {
 			c.shards[i].limit++
 		}
 		c.shards[i].index = map[uint64]int32{}
 	}
-	seen := map[string]bool{}
-	for _, r := range routes {
-		for _, ch := range r.claimHeaders {
-			if !seen[ch.claim] {
-				seen[ch.claim] = true
-				c.claims = append(c.claims, ch)
-				c.claimNames = append(c.claimNames, ch.claim)
-			}
-		}
-		for _, b := range r.jwt {
-			c.internAudiences(b.audiences)
-		}
-	}
 	return c
 }
+
+// enabled reports whether the cache remembers anything.
+func (c *tokenCache) enabled() bool { return len(c.shards) > 0 }
 
 // internAudiences adds audiences to those entries refer to by index.
 func (c *tokenCache) internAudiences(audiences []string) {
 	for _, a := range audiences {
-		if len(c.audiences) < maxInternedAud && !contains(c.audiences, a) {
+		if len(c.audiences) < maxInternedAud && !slices.Contains(c.audiences, a) {
 			c.audiences = append(c.audiences, a)
 		}
 	}
@@ -387,7 +390,7 @@ func (c *tokenCache) shard(k *tokenKey) *tokenShard {
 // usable reports whether e may still answer at now.
 func (c *tokenCache) usable(e *tokenEntry, now time.Time) bool {
 	return int64(now.Sub(c.epoch)) < e.born+int64(tokenCacheMaxTTL) && now.UnixNano() < e.exp &&
-		e.src.v.KeysVersion() == e.src.keys
+		e.src.v.keysVersion() == e.src.keys
 }
 
 // get returns the usable entry for k, or nil, and reports a hit or a miss.
@@ -418,7 +421,7 @@ func (c *tokenCache) get(k *tokenKey) *tokenEntry {
 }
 
 // source returns the shared source for v and keys.
-func (c *tokenCache) source(v cacheableJWT, keys verify.KeysVersion) *entrySource {
+func (c *tokenCache) source(v cacheableJWT, keys keysVersion) *entrySource {
 	k := sourceKey{v: v, keys: keys}
 	c.sourcesMu.Lock()
 	defer c.sourcesMu.Unlock()
@@ -431,10 +434,7 @@ func (c *tokenCache) source(v cacheableJWT, keys verify.KeysVersion) *entrySourc
 				delete(c.sources, old)
 			}
 		}
-		src = &entrySource{
-			v: v, keys: keys,
-			iss: sharedHeader(HeaderIss, v.Issuer()), name: sharedHeader(HeaderVerifier, v.Name()),
-		}
+		src = &entrySource{v: v, keys: keys}
 		c.sources[k] = src
 	}
 	return src
@@ -444,7 +444,7 @@ func (c *tokenCache) source(v cacheableJWT, keys verify.KeysVersion) *entrySourc
 // returned id. It returns the entry, or nil when the token is too close to
 // its exp to be worth remembering, or when an entry could not stand for id
 // exactly.
-func (c *tokenCache) put(k tokenKey, v cacheableJWT, keys verify.KeysVersion, t *verify.Token, id *verify.Identity) *tokenEntry {
+func (c *tokenCache) put(k tokenKey, v cacheableJWT, keys keysVersion, t *Token, id *Identity) *tokenEntry {
 	now := c.now()
 	if t.Claims == nil || t.Claims.Expiry == nil {
 		return nil // Verify requires exp; never cache without one
@@ -502,8 +502,8 @@ func (s *tokenShard) victim(c *tokenCache, now time.Time) int {
 	}
 }
 
-// len returns the number of entries held.
-func (c *tokenCache) len() int {
+// Len returns the number of entries held.
+func (c *tokenCache) Len() int {
 	n := 0
 	for i := range c.shards {
 		s := &c.shards[i]

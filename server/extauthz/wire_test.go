@@ -1,4 +1,4 @@
-package authz
+package extauthz
 
 import (
 	"os"
@@ -247,7 +247,7 @@ func FuzzCheckRequestWire(f *testing.F) {
 // as GetBody and GetId, cannot be told apart here.)
 func TestWireDroppedFieldsUnused(t *testing.T) {
 	dropped := regexp.MustCompile(`\.(GetSource|GetDestination|GetTime|GetQuery|GetFragment|GetSize|GetProtocol|GetRawBody|GetTlsSession|GetMetadataContext|GetRouteMetadataContext)\(\)`)
-	for _, dir := range []string{".", "../server"} {
+	for _, dir := range []string{".", "..", "../../authz"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		require.NoError(t, err)
 		for _, file := range files {
@@ -257,7 +257,7 @@ func TestWireDroppedFieldsUnused(t *testing.T) {
 			src, err := os.ReadFile(file)
 			require.NoError(t, err)
 			for _, m := range dropped.FindAll(src, -1) {
-				t.Errorf("%s calls %s, a field authz.DecodeCheckRequest drops: keep it in authz/wire.go", file, m)
+				t.Errorf("%s calls %s, a field DecodeCheckRequest drops: keep it in server/extauthz/wire.go", file, m)
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package authz
+package extauthz
 
 import (
 	"bytes"
@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/tokengate/tokengate/authz"
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/keys"
 	"github.com/tokengate/tokengate/verify"
@@ -104,9 +105,9 @@ routes:
     claim_headers: {x-tenant: tenant}
 `
 
-// testPolicy builds the fixtures' policy through config.Load and Build,
+// testPolicy builds the fixtures' policy through config.Load and authz.Build,
 // with real keys, and mints the named tokens the fixtures refer to.
-func testPolicy(t *testing.T) (*Policy, map[string]string) {
+func testPolicy(t *testing.T) (*authz.Policy, map[string]string) {
 	t.Helper()
 	ps, tokens := testPolicies(t, testConfig)
 	return ps[0], tokens
@@ -114,7 +115,7 @@ func testPolicy(t *testing.T) (*Policy, map[string]string) {
 
 // testPolicies builds one policy per configuration template, all sharing
 // the same keys and tokens.
-func testPolicies(t *testing.T, templates ...string) ([]*Policy, map[string]string) {
+func testPolicies(t *testing.T, templates ...string) ([]*authz.Policy, map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, k := range []struct{ alg, kid, sub string }{
@@ -133,13 +134,13 @@ func testPolicies(t *testing.T, templates ...string) ([]*Policy, map[string]stri
 	}))
 	t.Cleanup(idp.Close)
 
-	var policies []*Policy
+	var policies []*authz.Policy
 	for i, tmpl := range templates {
 		path := filepath.Join(dir, fmt.Sprintf("tokengate-%d.yaml", i))
 		require.NoError(t, os.WriteFile(path, []byte(strings.ReplaceAll(tmpl, "{{dir}}", dir)), 0o600))
 		cfg, err := config.Load(path, []string{"TOKENGATE_VERIFIERS__REMOTE__JWKS_URI=" + idp.URL + "/keys"})
 		require.NoError(t, err)
-		p, err := Build(cfg, BuildOptions{
+		p, err := authz.Build(cfg, authz.BuildOptions{
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Now:    func() time.Time { return testNow },
 		})
@@ -259,7 +260,7 @@ func loadFixture(t *testing.T, path string, tokens map[string]string) (*fixture,
 // Service.Check and compares the whole answer with the fixture's "want".
 func TestCheckFixtures(t *testing.T) {
 	p, tokens := testPolicy(t)
-	svc := NewService(p, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	svc := newService(p, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 
 	files, err := filepath.Glob(filepath.Join("testdata", "check", "*.json"))
 	require.NoError(t, err)
@@ -336,19 +337,19 @@ func TestCheckObserver(t *testing.T) {
 		host, path, auth                  string
 		route, verifier, decision, reason string
 	}{
-		{"allow", "mcp.example.com", "/mcp", "Bearer " + tokens["valid"], "mcp", "okta", DecisionAllow, ReasonOK},
-		{"expired", "mcp.example.com", "/mcp", "Bearer " + tokens["expired"], "mcp", "okta", DecisionDeny, "token_expired"},
-		{"scope", "mcp.example.com", "/mcp", "Bearer " + tokens["noscope"], "mcp", "okta", DecisionDeny, "scope_insufficient"},
-		{"no token", "mcp.example.com", "/mcp", "", "mcp", "", DecisionDeny, "token_missing"},
-		{"no route", "other.example", "/mcp", "", "", "", DecisionDeny, ReasonNoRoute},
-		{"anonymous", "any", "/healthz", "", "health", "", DecisionAllow, ReasonAnonymous},
-		{"metadata", "mcp.example.com", "/.well-known/oauth-protected-resource/mcp", "", "mcp", "", DecisionMetadata, ReasonMetadata},
-		{"unavailable", "mcp.example.com", "/remote", "Bearer " + tokens["remote"], "remote", "remote", DecisionDeny, "jwks_unavailable"},
+		{"allow", "mcp.example.com", "/mcp", "Bearer " + tokens["valid"], "mcp", "okta", "allow", "ok"},
+		{"expired", "mcp.example.com", "/mcp", "Bearer " + tokens["expired"], "mcp", "okta", "deny", "token_expired"},
+		{"scope", "mcp.example.com", "/mcp", "Bearer " + tokens["noscope"], "mcp", "okta", "deny", "scope_insufficient"},
+		{"no token", "mcp.example.com", "/mcp", "", "mcp", "", "deny", "token_missing"},
+		{"no route", "other.example", "/mcp", "", "", "", "deny", "route_not_found"},
+		{"anonymous", "any", "/healthz", "", "health", "", "allow", "anonymous"},
+		{"metadata", "mcp.example.com", "/.well-known/oauth-protected-resource/mcp", "", "mcp", "", "metadata", "metadata"},
+		{"unavailable", "mcp.example.com", "/remote", "Bearer " + tokens["remote"], "remote", "remote", "deny", "jwks_unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			obs := &recorder{}
-			svc := NewService(p, slog.New(slog.NewTextHandler(io.Discard, nil)), obs)
+			svc := newService(p, slog.New(slog.NewTextHandler(io.Discard, nil)), obs)
 			headers := map[string]string{}
 			if tt.auth != "" {
 				headers["authorization"] = tt.auth
@@ -363,8 +364,8 @@ func TestCheckObserver(t *testing.T) {
 
 type recorder struct{ calls [][4]string }
 
-func (r *recorder) Observe(_ context.Context, o Outcome) {
-	r.calls = append(r.calls, [4]string{o.Route, o.Verifier, o.Decision, o.Reason})
+func (r *recorder) Observe(_ context.Context, o authz.Outcome) {
+	r.calls = append(r.calls, [4]string{o.Route, o.Verifier, o.Decision, string(o.Reason)})
 }
 
 // TestCheckLogsNoToken checks that the deny log line carries the reason and
@@ -372,7 +373,7 @@ func (r *recorder) Observe(_ context.Context, o Outcome) {
 func TestCheckLogsNoToken(t *testing.T) {
 	p, tokens := testPolicy(t)
 	var buf strings.Builder
-	svc := NewService(p, slog.New(slog.NewTextHandler(&buf, nil)), nil)
+	svc := newService(p, slog.New(slog.NewTextHandler(&buf, nil)), nil)
 	for _, name := range []string{"expired", "untrusted", "impostor", "noscope", "opaque", "huge", "remote"} {
 		req := checkRequest("GET", "mcp.example.com", "/mcp", map[string]string{"authorization": "Bearer " + tokens[name]})
 		if name == "remote" {
@@ -414,4 +415,9 @@ func TestFixturesCoverEveryStatus(t *testing.T) {
 	}
 	slices.Sort(seen)
 	assert.Equal(t, []int{0, 200, 400, 401, 403, 503}, seen)
+}
+
+// newService is the Check service deciding with p.
+func newService(p *authz.Policy, log *slog.Logger, obs authz.Observer) *Service {
+	return NewService(authz.NewService(p, log, obs))
 }

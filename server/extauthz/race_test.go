@@ -1,4 +1,4 @@
-package authz
+package extauthz
 
 import (
 	"context"
@@ -10,19 +10,21 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tokengate/tokengate/authz"
 )
 
 // TestSetPolicyWhileChecking swaps policies while 8 goroutines call Check.
 // Run with -race: every Check reads one snapshot, so each answer is one of
 // the two policies' answers and never a mix or a crash.
 func TestSetPolicyWhileChecking(t *testing.T) {
-	// Policy b requires only mcp:read on the mcp route, so the "noscope"
+	// authz.Policy b requires only mcp:read on the mcp route, so the "noscope"
 	// token is denied by a and allowed by b.
 	relaxed := strings.Replace(testConfig, "required_scopes: [mcp:read, mcp:write]", "required_scopes: [mcp:read]", 1)
 	require.NotEqual(t, testConfig, relaxed)
 	ps, tokens := testPolicies(t, testConfig, relaxed)
 	a, b := ps[0], ps[1]
-	svc := NewService(a, slog.New(slog.NewTextHandler(io.Discard, nil)), &countingObserver{})
+	svc := newService(a, slog.New(slog.NewTextHandler(io.Discard, nil)), &countingObserver{})
 
 	bearer := func(name string) map[string]string {
 		return map[string]string{"authorization": "Bearer " + tokens[name]}
@@ -65,11 +67,11 @@ func TestSetPolicyWhileChecking(t *testing.T) {
 	}
 	for i := 0; i < rounds; i++ {
 		if i%2 == 0 {
-			svc.SetPolicy(b)
+			svc.authz.SetPolicy(b)
 		} else {
-			svc.SetPolicy(a)
+			svc.authz.SetPolicy(a)
 		}
-		_ = svc.Policy().NotReady()
+		_ = svc.authz.Policy().NotReady()
 	}
 	wg.Wait()
 	close(errs)
@@ -78,11 +80,11 @@ func TestSetPolicyWhileChecking(t *testing.T) {
 	}
 
 	// After the swaps, the policy in use decides alone.
-	svc.SetPolicy(b)
+	svc.authz.SetPolicy(b)
 	resp, err := svc.Check(context.Background(), checkRequest("GET", "mcp.example.com", "/mcp", bearer("noscope")))
 	require.NoError(t, err)
 	assert.NotNil(t, resp.GetOkResponse(), "policy b allows mcp:read")
-	svc.SetPolicy(a)
+	svc.authz.SetPolicy(a)
 	resp, err = svc.Check(context.Background(), checkRequest("GET", "mcp.example.com", "/mcp", bearer("noscope")))
 	require.NoError(t, err)
 	assert.Equal(t, int32(403), int32(resp.GetDeniedResponse().GetStatus().GetCode()), "policy a wants mcp:write too")
@@ -103,7 +105,7 @@ type countingObserver struct {
 	n  int
 }
 
-func (o *countingObserver) Observe(context.Context, Outcome) {
+func (o *countingObserver) Observe(context.Context, authz.Outcome) {
 	o.mu.Lock()
 	o.n++
 	o.mu.Unlock()

@@ -1,0 +1,197 @@
+package authz
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/tokengate/tokengate/reason"
+)
+
+// This file says what a Decision answers, in transport-neutral terms: the
+// headers set on the upstream request and removed from it on allow, and the
+// status, headers and body of a deny or of a document tokengate serves.
+// server renders these as an Envoy CheckResponse or a forward-auth answer.
+
+// Header is one header of an answer.
+type Header struct{ Name, Value string }
+
+// RetryAfterSeconds is sent with every 503.
+const RetryAfterSeconds = "5"
+
+// IdentityPrefix marks headers an upstream may take for identity. Besides
+// the names tokengate sets, any request header with this prefix is removed
+// on allow, so a client cannot slip in, say, x-auth-role for an upstream
+// that trusts the whole prefix.
+const IdentityPrefix = "x-auth-"
+
+// AppendUpstream appends the identity headers an Allow sets on the upstream
+// request. A value that could not be sent as a header is left out.
+func (d *Decision) AppendUpstream(dst []Header) []Header {
+	if d.Kind != Allow || d.Route == nil || d.Route.anonymous {
+		return dst
+	}
+	id := d.Identity
+	dst = appendHeader(dst, HeaderSub, id.Subject())
+	dst = appendHeader(dst, HeaderIss, id.Issuer())
+	dst = appendHeader(dst, HeaderScopes, id.Scopes())
+	dst = appendHeader(dst, HeaderClientID, id.ClientID())
+	dst = appendHeader(dst, HeaderVerifier, id.Verifier())
+	for _, ch := range d.Route.claimHeaders {
+		dst = appendHeader(dst, ch.header, id.Claim(ch.claim))
+	}
+	return dst
+}
+
+func appendHeader(dst []Header, name, value string) []Header {
+	if value == "" || !validHeaderValue(value) {
+		return dst
+	}
+	return append(dst, Header{name, value})
+}
+
+// AppendRemovals appends the request headers an Allow removes before the
+// upstream: every identity header tokengate did not set itself (set),
+// Authorization unless the route forwards it, and any other request header
+// with IdentityPrefix. A header that is set is never also removed: the set
+// overwrites any value the client sent, whatever order the proxy applies
+// the two lists in.
+func (d *Decision) AppendRemovals(dst []string, set []Header, req *Headers) []string {
+	var listed []string
+	if d.Route != nil {
+		listed = d.Route.strip
+		for _, name := range listed {
+			if !isSet(set, name) {
+				dst = append(dst, name)
+			}
+		}
+	}
+	if req == nil {
+		return dst
+	}
+	for name := range req.Map {
+		dst = appendSpoofed(dst, name, listed, set)
+	}
+	for _, f := range req.List {
+		dst = appendSpoofed(dst, f.Name, listed, set)
+	}
+	return dst
+}
+
+// appendSpoofed appends name when it has IdentityPrefix and is neither
+// listed, set nor already in dst.
+func appendSpoofed(dst []string, name string, listed []string, set []Header) []string {
+	if len(name) < len(IdentityPrefix) || !strings.EqualFold(name[:len(IdentityPrefix)], IdentityPrefix) {
+		return dst
+	}
+	name = strings.ToLower(name)
+	if contains(listed, name) || contains(dst, name) || isSet(set, name) {
+		return dst
+	}
+	return append(dst, name)
+}
+
+func isSet(set []Header, name string) bool {
+	for _, h := range set {
+		if h.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ResponseHeaders returns the headers of a Deny or Respond answer.
+func (d *Decision) ResponseHeaders() []Header {
+	if d.Kind == Respond {
+		return []Header{{"content-type", "application/json"}, {"cache-control", "max-age=300"}}
+	}
+	h := []Header{{"content-type", "application/json"}, {"cache-control", "no-store"}}
+	if d.Route != nil && (d.Status == 400 || d.Status == 401 || d.Status == 403) {
+		errCode, desc := d.oauthError()
+		h = append(h, Header{"www-authenticate", d.challenge(errCode, desc)})
+	}
+	if d.Status == 503 {
+		h = append(h, Header{"retry-after", RetryAfterSeconds})
+	}
+	return h
+}
+
+// ResponseBody returns the body of a Deny (the OAuth error object) or a
+// Respond (its document).
+func (d *Decision) ResponseBody() []byte {
+	if d.Kind == Respond {
+		return d.Body
+	}
+	errCode, desc := d.oauthError()
+	return ErrorBody(errCode, desc)
+}
+
+// ErrorBody is the JSON body of every error answer: an OAuth error code and
+// its description (a reason code or the contract's short text).
+func ErrorBody(errCode, desc string) []byte {
+	body, _ := json.Marshal(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}{errCode, desc})
+	return body
+}
+
+// oauthError returns a Deny's OAuth error code (RFC 6749 / 6750) and its
+// description.
+func (d *Decision) oauthError() (errCode, desc string) {
+	switch {
+	case d.Reason == reason.RouteNotFound:
+		return "access_denied", "no route"
+	case d.Reason == reason.RouteUnknown:
+		return "access_denied", "unknown route in context extension " + RouteContextKey
+	case d.Reason == reason.TokenMissing:
+		return "invalid_request", "missing bearer token"
+	case d.Status == 400:
+		return "invalid_request", string(d.Reason)
+	case d.Status == 403:
+		return "insufficient_scope", string(d.Reason)
+	case d.Status == 503:
+		return "temporarily_unavailable", string(d.Reason)
+	}
+	return "invalid_token", string(d.Reason)
+}
+
+// challenge builds the WWW-Authenticate value. A request without
+// credentials gets no error attribute (RFC 6750 section 3.1).
+func (d *Decision) challenge(errCode, desc string) string {
+	var b strings.Builder
+	b.WriteString("Bearer")
+	sep := " "
+	param := func(k, v string) {
+		b.WriteString(sep)
+		b.WriteString(k)
+		b.WriteString("=")
+		b.WriteString(strconv.Quote(v))
+		sep = ", "
+	}
+	if d.Reason != reason.TokenMissing {
+		param("error", errCode)
+		param("error_description", desc)
+		if errCode == "insufficient_scope" {
+			param("scope", d.Route.scopeParam)
+		}
+	}
+	if d.Route.metadataURL != "" {
+		param("resource_metadata", d.Route.metadataURL)
+	}
+	return b.String()
+}
+
+// validHeaderValue refuses control characters, so a claim can never split
+// or corrupt a header.
+func validHeaderValue(v string) bool {
+	if len(v) > 8192 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

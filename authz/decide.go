@@ -1,0 +1,225 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokengate/tokengate/reason"
+	"github.com/tokengate/tokengate/verify"
+)
+
+// Request is what authz reads of one HTTP request, whichever transport
+// brought it: an Envoy CheckRequest or a forward-auth request.
+type Request struct {
+	Method string
+	// Path is the request target's path; a query or fragment is ignored.
+	Path string
+	// Host is the :authority (or forwarded host) as sent, port included.
+	Host   string
+	Scheme string
+	// Headers are the request's headers.
+	Headers Headers
+	// PinnedRoute names the route to use instead of matching, when Pinned
+	// (Envoy's per-route context extension tokengate_route).
+	PinnedRoute string
+	Pinned      bool
+}
+
+// Headers are a request's headers as a proxy sends them: a map of
+// lower-case names to values (repeated headers joined with ","), or a list
+// that keeps repeated headers apart (Envoy's encode_raw_headers), or both.
+type Headers struct {
+	Map  map[string]string
+	List []Field
+}
+
+// Field is one header of a list.
+type Field struct{ Name, Value string }
+
+// Get returns the value of the header name (lower case): the map's, else
+// the list's values joined with ",".
+func (h *Headers) Get(name string) string {
+	if v, ok := h.Map[name]; ok {
+		return v
+	}
+	var values []string
+	for _, f := range h.List {
+		if strings.EqualFold(f.Name, name) {
+			values = append(values, f.Value)
+		}
+	}
+	return strings.Join(values, ",")
+}
+
+// Kind is what a Decision does with the request.
+type Kind uint8
+
+// The kinds of decision.
+const (
+	// Allow forwards the request upstream with identity headers.
+	Allow Kind = iota
+	// Deny answers the client with an error status and a challenge.
+	Deny
+	// Respond answers the client with a document tokengate serves itself
+	// (the RFC 9728 metadata), status 200.
+	Respond
+)
+
+// String names the kind, as logs and metric labels do.
+func (k Kind) String() string {
+	switch k {
+	case Allow:
+		return "allow"
+	case Deny:
+		return "deny"
+	}
+	return "metadata"
+}
+
+// Decision is the answer to one request, before any transport renders it
+// (see answer.go for what it says, server/ for the renderings).
+type Decision struct {
+	Kind   Kind
+	Status int // of a Deny or Respond
+	Reason reason.Code
+	// Route is the route that decided (nil when none matched).
+	Route *Route
+	// Identity is the verified identity of an Allow on a route with
+	// verifiers; on a Deny its Verifier names the verifier that refused.
+	Identity verify.Result
+	// Err is a Deny's error, for the log line.
+	Err error
+	// Body is a Respond's document.
+	Body []byte
+}
+
+// Outcome summarizes one decision for observers (metrics, tracing). Every
+// field is safe for labels and logs: no token, no subject.
+type Outcome struct {
+	Route, Verifier string
+	// Decision is "allow", "deny" or "metadata".
+	Decision string
+	Reason   reason.Code
+	// Status is the HTTP status of a deny or metadata answer (0 on allow).
+	Status   int
+	Duration time.Duration
+}
+
+// Observer is told about every decision, with the request's context. It
+// must not block.
+type Observer interface {
+	Observe(ctx context.Context, o Outcome)
+}
+
+// Service decides requests with the policy in force. It reads one Policy
+// snapshot per request; SetPolicy swaps in a new one atomically. Both
+// transports (server's ext_authz Check and forward-auth) call Decide.
+type Service struct {
+	policy   atomic.Pointer[Policy]
+	log      *slog.Logger
+	observer Observer
+}
+
+// NewService returns a service deciding with p.
+func NewService(p *Policy, log *slog.Logger, obs Observer) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Service{log: log, observer: obs}
+	s.policy.Store(p)
+	return s
+}
+
+// SetPolicy swaps in a new policy; requests in flight finish on the old one.
+func (s *Service) SetPolicy(p *Policy) { s.policy.Store(p) }
+
+// Policy returns the policy in use.
+func (s *Service) Policy() *Policy { return s.policy.Load() }
+
+// Decide decides one request, tells the observer and logs a deny. It never
+// fails: every failure is a Deny.
+func (s *Service) Decide(ctx context.Context, req *Request) Decision {
+	var start time.Time
+	if s.observer != nil {
+		start = time.Now()
+	}
+	d := s.policy.Load().Decide(ctx, req)
+	routeName := ""
+	if d.Route != nil {
+		routeName = d.Route.Name
+	}
+	verifier := d.Identity.Verifier()
+	if s.observer != nil {
+		status := d.Status
+		if d.Kind == Allow {
+			status = 0
+		}
+		s.observer.Observe(ctx, Outcome{
+			Route: routeName, Verifier: verifier, Decision: d.Kind.String(), Reason: d.Reason,
+			Status: status, Duration: time.Since(start),
+		})
+	}
+	if d.Kind == Deny && s.log.Enabled(ctx, slog.LevelInfo) {
+		attrs := []any{"route", routeName, "status", d.Status, "code", string(d.Reason)}
+		if verifier != "" {
+			attrs = append(attrs, "verifier", verifier)
+		}
+		if d.Err != nil && d.Err.Error() != string(d.Reason) {
+			attrs = append(attrs, "detail", d.Err.Error())
+		}
+		s.log.Info("deny", attrs...)
+	}
+	return d
+}
+
+// Decide decides req: the RFC 9728 document if it asks for one, else the
+// route, then the route's verification call.
+func (p *Policy) Decide(ctx context.Context, req *Request) Decision {
+	reqPath := PathOnly(req.Path)
+	if req.Method == "GET" && strings.HasPrefix(reqPath, WellKnownPRM) {
+		// ".../oauth-protected-resource/mcp/" asks for the same document.
+		if r, ok := p.metadata[strings.TrimSuffix(reqPath, "/")]; ok {
+			return Decision{Kind: Respond, Status: 200, Route: r, Reason: reason.Metadata, Body: r.metadataJSON}
+		}
+	}
+
+	var route *Route
+	if req.Pinned {
+		if route = p.byName[req.PinnedRoute]; route == nil {
+			return Decision{Kind: Deny, Status: 403, Reason: reason.RouteUnknown}
+		}
+	} else if route = p.match(hostOnly(req.Host), reqPath, req.Method); route == nil {
+		return Decision{Kind: Deny, Status: 403, Reason: reason.RouteNotFound}
+	}
+	if route.anonymous {
+		return Decision{Kind: Allow, Route: route, Reason: reason.Anonymous}
+	}
+
+	raw, err := bearerToken(req.Headers.Get("authorization"))
+	if err != nil {
+		return denied(route, verify.Result{}, err)
+	}
+	id, err := route.chain.Verify(ctx, raw, verify.Expect{Scopes: route.required})
+	if err != nil {
+		return denied(route, id, err)
+	}
+	return Decision{Kind: Allow, Route: route, Reason: reason.OK, Identity: id}
+}
+
+// denied maps a verification error to its HTTP status.
+func denied(route *Route, id verify.Result, err error) Decision {
+	status := 401
+	switch {
+	case errors.Is(err, verify.ErrRequestMalformed):
+		status = 400
+	case errors.Is(err, verify.ErrScopeInsufficient):
+		status = 403
+	case verify.IsUnavailable(err):
+		status = 503
+	}
+	return Decision{Kind: Deny, Status: status, Route: route, Identity: id, Reason: verify.Code(err), Err: err}
+}
