@@ -45,7 +45,10 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 	}
 	var probs []config.Problem
 	verifiers := map[string]verify.Verifier{}
-	p := &Policy{byName: map[string]*Route{}, metadata: map[string]*Route{}, tokens: newTokenCache(cfg, o)}
+	p := &Policy{
+		byName: map[string]*Route{}, metadata: map[string]*Route{}, tokens: newTokenCache(cfg, o),
+		broader: broaderScopes(cfg.ScopeHierarchy),
+	}
 	for _, name := range sortedKeys(cfg.Verifiers) {
 		v, err := buildVerifier(name, cfg.Verifiers[name], cfg.Server.ClockSkew.D(), o)
 		if err != nil {
@@ -55,7 +58,10 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 		verifiers[name] = v
 		p.verifiers = append(p.verifiers, v)
 	}
-	headerSet := map[string]bool{HeaderSub: true, HeaderIss: true, HeaderScopes: true, HeaderClientID: true, HeaderVerifier: true}
+	headerSet := map[string]bool{
+		HeaderSub: true, HeaderIss: true, HeaderScopes: true, HeaderClientID: true, HeaderVerifier: true,
+		HeaderMCPMethod: true, HeaderMCPName: true,
+	}
 	for _, rc := range cfg.Routes {
 		for h := range rc.ClaimHeaders {
 			headerSet[strings.ToLower(h)] = true
@@ -118,6 +124,8 @@ func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[s
 		authServers: rc.AuthorizationServers,
 		forwardAuth: rc.ForwardAuthorization,
 		scopeParam:  strings.Join(rc.RequiredScopes, " "),
+		mcp:         compileMCP(rc.MCP),
+		cors:        compileCORS(rc.CORS, rc.Match.Methods),
 	}
 	for _, h := range rc.Match.Hosts {
 		r.hosts = append(r.hosts, strings.ToLower(h))
@@ -153,7 +161,7 @@ func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[s
 		doc := map[string]any{
 			"resource":                 r.resource,
 			"authorization_servers":    nonNil(r.authServers),
-			"scopes_supported":         nonNil(r.required),
+			"scopes_supported":         supportedScopes(rc),
 			"bearer_methods_supported": []string{"header"},
 		}
 		if rc.ResourceName != "" {
@@ -164,6 +172,26 @@ func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[s
 		}
 	}
 	return r, nil
+}
+
+// supportedScopes are the scopes a route's requests may need: its required
+// scopes and every operation rule's, never offline_access.
+func supportedScopes(rc config.Route) []string {
+	out := []string{}
+	add := func(scopes []string) {
+		for _, sc := range scopes {
+			if sc != config.OfflineAccess && !contains(out, sc) {
+				out = append(out, sc)
+			}
+		}
+	}
+	add(rc.RequiredScopes)
+	if rc.MCP != nil {
+		for _, op := range rc.MCP.Operations {
+			add(op.Scopes)
+		}
+	}
+	return out
 }
 
 func nonNil(s []string) []string {

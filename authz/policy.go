@@ -25,6 +25,14 @@ const (
 	HeaderVerifier = "x-auth-verifier"
 )
 
+// metadataHeaders are the headers of every RFC 9728 document: public, so
+// any origin may read it.
+var metadataHeaders = []Header{
+	{"content-type", "application/json"},
+	{"cache-control", "max-age=300"},
+	{"access-control-allow-origin", "*"},
+}
+
 // RouteContextKey is the ext_authz per-route context extension that pins a
 // route by name.
 const RouteContextKey = "tokengate_route"
@@ -46,6 +54,8 @@ type Policy struct {
 	identityHeaders []string
 	// tokens remembers verified JWTs for every route's chain.
 	tokens *verify.TokenCache
+	// broader maps a scope to the scopes that imply it (scope_hierarchy).
+	broader map[string][]string
 }
 
 // Route is one compiled route.
@@ -65,6 +75,8 @@ type Route struct {
 	authServers  []string
 	claimHeaders []claimHeader
 	forwardAuth  bool
+	mcp          *mcpRules   // nil: no mcp block
+	cors         *corsPolicy // nil: no cors block
 
 	// Precomputed response parts.
 	metadataURL  string
@@ -211,4 +223,56 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// operationScopes returns the scopes a request with ops needs: the route's
+// and every matching rule's, in order and once each. denied reports an
+// operation that no rule names on a route with unlisted: deny.
+func (r *Route) operationScopes(ops []Operation) (scopes []string, denied bool) {
+	scopes = r.required
+	for _, op := range ops {
+		if op.Method == "" {
+			continue // a client's response: the route's scopes
+		}
+		rule := r.mcp.rule(op)
+		if rule == nil {
+			if r.mcp.denyUnlisted {
+				return nil, true
+			}
+			continue
+		}
+		for _, sc := range rule.scopes {
+			if !contains(scopes, sc) {
+				if len(scopes) == len(r.required) {
+					scopes = append([]string(nil), r.required...)
+				}
+				scopes = append(scopes, sc)
+			}
+		}
+	}
+	return scopes, false
+}
+
+// broaderScopes inverts scope_hierarchy: for each scope, every scope that
+// implies it, directly or through others.
+func broaderScopes(h map[string][]string) map[string][]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := map[string][]string{}
+	var walk func(broad, at string, seen map[string]bool)
+	walk = func(broad, at string, seen map[string]bool) {
+		for _, narrow := range h[at] {
+			if seen[narrow] {
+				continue
+			}
+			seen[narrow] = true
+			out[narrow] = append(out[narrow], broad)
+			walk(broad, narrow, seen)
+		}
+	}
+	for _, broad := range sortedKeys(h) {
+		walk(broad, broad, map[string]bool{broad: true})
+	}
+	return out
 }

@@ -43,6 +43,9 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "json"
 	}
+	for i := range c.Routes {
+		c.Routes[i].applyMCPDefaults()
+	}
 	for name, v := range c.Verifiers {
 		switch v.Type {
 		case TypeJWT:
@@ -131,6 +134,7 @@ func (c *Config) Validate() []Problem {
 		seen[r.Name] = true
 		v.route(p, r, c.Verifiers)
 	}
+	v.scopeHierarchy(c.ScopeHierarchy)
 	return v.probs
 }
 
@@ -284,10 +288,10 @@ func (v *validator) route(p string, r Route, verifiers map[string]Verifier) {
 		}
 	}
 	for i, sc := range r.RequiredScopes {
-		if !scopePattern.MatchString(sc) {
-			v.add(fmt.Sprintf("%s.required_scopes[%d]", p, i), "must be one scope token: printable ASCII without spaces, '\"' or '\\'")
-		}
+		v.scope(fmt.Sprintf("%s.required_scopes[%d]", p, i), sc)
 	}
+	v.mcp(p, r)
+	v.cors(p, r.CORS)
 	headers := make([]string, 0, len(r.ClaimHeaders))
 	for h := range r.ClaimHeaders {
 		headers = append(headers, h)

@@ -64,7 +64,7 @@ func TestPinnedRoutesThroughEnvoy(t *testing.T) {
 		tok := e.mint(t, "es", "ES256", func(o *keys.MintOptions) { o.Scope = "mcp:read mcp:admin" })
 		resp, body := e.post(t, "/mcp/admin", bearer(tok))
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-		assert.Equal(t, `Bearer error="invalid_token", error_description="audience_mismatch", resource_metadata="`+adminMetadataURL+`"`,
+		assert.Equal(t, `Bearer error="invalid_token", error_description="audience_mismatch", scope="mcp:admin", resource_metadata="`+adminMetadataURL+`"`,
 			resp.Header.Get("WWW-Authenticate"))
 		assert.JSONEq(t, `{"error":"invalid_token","error_description":"audience_mismatch"}`, body)
 	})

@@ -134,22 +134,28 @@ func (e *tokenEntry) checkAudience(c *tokenCache, audiences []string) error {
 // hasScopes reports whether the remembered identity has every scope in
 // want.
 func (e *tokenEntry) hasScopes(want []string) bool {
-	f := e.fields()
 	for _, w := range want {
-		found := false
-		for rest, lens := f.joinedScopes, f.scopeLens; len(lens) > 0 && !found; {
-			n := entryLen(lens)
-			found = rest[:n] == w
-			lens = lens[2:]
-			if len(lens) > 0 {
-				rest = rest[n+1:] // and the space
-			}
-		}
-		if !found {
+		if !e.hasScope(w) {
 			return false
 		}
 	}
 	return true
+}
+
+// hasScope reports whether the remembered identity has scope w.
+func (e *tokenEntry) hasScope(w string) bool {
+	f := e.fields()
+	for rest, lens := f.joinedScopes, f.scopeLens; len(lens) > 0; {
+		n := entryLen(lens)
+		if rest[:n] == w {
+			return true
+		}
+		lens = lens[2:]
+		if len(lens) > 0 {
+			rest = rest[n+1:] // and the space
+		}
+	}
+	return false
 }
 
 // An entry's data is a header of entryParts 2-byte little-endian offsets,
