@@ -257,8 +257,15 @@ func parseMessage(raw []byte) (Operation, error) {
 	return op, nil
 }
 
+// rpcMembers are the member names tokengate reads in a JSON-RPC message
+// and its params.
+var rpcMembers = []string{"jsonrpc", "method", "id", "params", "result", "error", "name", "uri"}
+
 // strictObject calls f with every member of the JSON object raw, by its
-// exact name, and fails on a duplicated name or trailing data.
+// exact name. It fails on a duplicated name, on trailing data, and on a
+// name that is one of rpcMembers but for letter case: parsers that match
+// names case-insensitively (Go's encoding/json, for one) would read such a
+// member as the one tokengate saw under its exact name, or the other way.
 func strictObject(raw []byte, f func(name string, val json.RawMessage) error) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
@@ -272,7 +279,12 @@ func strictObject(raw []byte, f func(name string, val json.RawMessage) error) er
 		}
 		name, _ := t.(string)
 		for _, s := range seen {
-			if s == name {
+			if strings.EqualFold(s, name) {
+				return errOperationUnknown
+			}
+		}
+		for _, m := range rpcMembers {
+			if name != m && strings.EqualFold(name, m) {
 				return errOperationUnknown
 			}
 		}
