@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 
@@ -260,6 +261,17 @@ func whoami(t *testing.T, s *mcp.ClientSession) map[string]any {
 	out, ok := res.StructuredContent.(map[string]any)
 	require.True(t, ok, "whoami structured output is %T", res.StructuredContent)
 	return out
+}
+
+// jwtPayload returns the payload of the compact JWS tok as JSON values, as
+// mcp-sample's whoami reports it in authorization_claims.
+func jwtPayload(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	msg, err := jws.Parse([]byte(tok), jws.WithCompact())
+	require.NoError(t, err)
+	var claims map[string]any
+	require.NoError(t, json.Unmarshal(msg.Payload(), &claims))
+	return claims
 }
 
 // whoamiWith connects with tok and returns whoami's answer.
