@@ -55,6 +55,11 @@ type envOptions struct {
 	envoyRoutes []envoy.Route
 	// idp, if set, answers the IdP's requests other than /jwks.json.
 	idp http.Handler
+	// topLevel is extra top-level YAML (for example scope_hierarchy).
+	topLevel string
+	// envoyRequestBody makes Envoy send the request body with each check
+	// (with_request_body), for MCP operation rules.
+	envoyRequestBody bool
 }
 
 // newKey generates a key named name with keys.Generate.
@@ -124,6 +129,7 @@ func startEnv(t *testing.T, opts envOptions) *env {
 	s, err := stack.Start(ctx, stack.Options{
 		Tokengate: bins.tokengate, MCPSample: bins.mcpSample, Envoy: bins.envoy,
 		Config: e.cfgPath, Dir: e.dir, Ports: ports, EnvoyRoutes: opts.envoyRoutes,
+		EnvoyRequestBody: opts.envoyRequestBody,
 	})
 	require.NoError(t, err)
 	e.stack = s
@@ -153,6 +159,7 @@ verifiers:
     jwks_uri: ` + e.idp.URL + `/jwks.json
     jwks_min_refetch_interval: 100ms
 ` + e.extraVerifiers + `
+` + opts.topLevel + `
 routes:
   - name: mcp
     match: {path_prefix: /mcp}
