@@ -14,7 +14,10 @@
 //     stderr; it stands for a privileged tool.
 //
 // It also serves the prompt "greeting" and the resource
-// "sample://secret/report".
+// "sample://secret/report". Requests with MCP-Protocol-Version 2026-07-28 or
+// later are served without a session (the SDK serves that revision only
+// statelessly); older clients get the 2025-11-25 session protocol
+// (initialize, Mcp-Session-Id).
 //
 // GET /healthz returns 200 "ok" so scripts can wait for readiness.
 package main

@@ -104,17 +104,38 @@ func newHandler(opts options) http.Handler {
 		logw = os.Stderr
 	}
 	server := newMCPServer(&lineLogger{w: logw})
-	mcpHandler := mcp.NewStreamableHTTPHandler(
-		func(*http.Request) *mcp.Server { return server },
-		&mcp.StreamableHTTPOptions{
-			DisableLocalhostProtection: opts.DisableLocalhostProtection,
-		},
-	)
+	getServer := func(*http.Request) *mcp.Server { return server }
+	// The SDK serves protocol 2026-07-28 (sessionless, SEP-2567/SEP-2575)
+	// only from a stateless handler, and the session-based 2025-11-25
+	// protocol (initialize, Mcp-Session-Id) only from a stateful one. The
+	// sample serves both, so that tests can use clients of either kind.
+	stateful := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+		DisableLocalhostProtection: opts.DisableLocalhostProtection,
+	})
+	stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+		DisableLocalhostProtection: opts.DisableLocalhostProtection,
+		Stateless:                  true,
+	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", mcpHandler)
+	mux.Handle("/mcp", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sessionless(r.Header.Get("MCP-Protocol-Version")) {
+			stateless.ServeHTTP(w, r)
+			return
+		}
+		stateful.ServeHTTP(w, r)
+	}))
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	return mux
+}
+
+// sessionlessProtocol is the first MCP protocol version without sessions.
+const sessionlessProtocol = "2026-07-28"
+
+// sessionless reports whether a request's MCP-Protocol-Version is
+// 2026-07-28 or later (versions are dates, so they compare as strings).
+func sessionless(version string) bool {
+	return len(version) == len(sessionlessProtocol) && version >= sessionlessProtocol
 }
 
 // handleHealthz answers readiness probes with 200 and the body "ok".

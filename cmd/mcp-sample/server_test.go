@@ -72,6 +72,13 @@ func startServerWithLog(t *testing.T) (*httptest.Server, *syncBuffer) {
 // connect connects an SDK client to ts, sending header on every request.
 func connect(t *testing.T, ts *httptest.Server, header http.Header) *mcp.ClientSession {
 	t.Helper()
+	return connectVersion(t, ts, header, "")
+}
+
+// connectVersion is connect asking for protocol version ("": the SDK's
+// latest).
+func connectVersion(t *testing.T, ts *httptest.Server, header http.Header, version string) *mcp.ClientSession {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -82,7 +89,7 @@ func connect(t *testing.T, ts *httptest.Server, header http.Header) *mcp.ClientS
 			Transport: headerRoundTripper{header: header, base: ts.Client().Transport},
 		},
 	}
-	cs, err := client.Connect(ctx, transport, nil)
+	cs, err := client.Connect(ctx, transport, &mcp.ClientSessionOptions{ProtocolVersion: version})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cs.Close() })
 	return cs
@@ -341,4 +348,38 @@ func TestHealthz(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "ok", string(body))
 	assert.Contains(t, resp.Header.Get("Content-Type"), "text/plain")
+}
+
+// TestProtocolVersions shows the sample serves the SDK client at both
+// protocol revisions: 2026-07-28 without a session, 2025-11-25 with one.
+func TestProtocolVersions(t *testing.T) {
+	ts := startServer(t)
+	tests := []struct {
+		ask, want   string
+		wantSession bool
+	}{
+		{"", "2026-07-28", false},
+		{"2026-07-28", "2026-07-28", false},
+		{"2025-11-25", "2025-11-25", true},
+		{"2025-06-18", "2025-06-18", true},
+	}
+	for _, tc := range tests {
+		t.Run("ask "+tc.ask, func(t *testing.T) {
+			cs := connectVersion(t, ts, authHeaders(false), tc.ask)
+			assert.Equal(t, tc.want, cs.InitializeResult().ProtocolVersion)
+			assert.Equal(t, tc.wantSession, cs.ID() != "", "session id %q", cs.ID())
+			res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": tc.want}})
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, res.Content[0].(*mcp.TextContent).Text)
+			assert.Equal(t, "alice", callWhoami(t, cs)["x-auth-sub"], "headers reach the tools")
+		})
+	}
+}
+
+func TestSessionless(t *testing.T) {
+	for v, want := range map[string]bool{
+		"": false, "2025-11-25": false, "2026-07-27": false, "2026-07-28": true, "2027-01-01": true, "2026-07-28x": false, "9": false,
+	} {
+		assert.Equal(t, want, sessionless(v), v)
+	}
 }
