@@ -30,7 +30,7 @@ func TestThroughEnvoy(t *testing.T) {
 				for _, tool := range tools.Tools {
 					names = append(names, tool.Name)
 				}
-				assert.ElementsMatch(t, []string{"echo", "whoami"}, names)
+				assert.ElementsMatch(t, []string{"echo", "whoami", "admin_reset"}, names)
 				who := whoami(t, s)
 				assert.Equal(t, "alice", who["x-auth-sub"])
 				assert.Equal(t, "mcp:read mcp:write", who["x-auth-scopes"])
