@@ -67,6 +67,7 @@ func (c *Config) applyDefaults() {
 		}
 		c.Verifiers[name] = v
 	}
+	c.upstreamDefaults()
 }
 
 var (
@@ -130,7 +131,9 @@ func (c *Config) Validate() []Problem {
 		}
 		seen[r.Name] = true
 		v.route(p, r, c.Verifiers)
+		v.upstreamToken(p, r, c)
 	}
+	v.assertion(c.Assertion)
 	return v.probs
 }
 
