@@ -10,8 +10,15 @@ import (
 // token.
 type TokenHash [32]byte
 
-// HashToken returns the SHA-256 of a raw token.
-func HashToken(raw string) TokenHash { return sha256.Sum256([]byte(raw)) }
+// HashToken returns the SHA-256 of a raw token. Tokens up to 1 KiB (most
+// JWTs) are hashed from a stack buffer, without allocating.
+func HashToken(raw string) TokenHash {
+	if len(raw) <= 1024 {
+		var buf [1024]byte
+		return sha256.Sum256(append(buf[:0], raw...))
+	}
+	return sha256.Sum256([]byte(raw))
+}
 
 // cacheKey is a token hash with what else the entry depends on (the route
 // and audience of an assertion, the audience and scopes of an exchange).
