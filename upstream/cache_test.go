@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,4 +110,41 @@ func TestShardedCacheBounded(t *testing.T) {
 	_, ok = disabled.get(k, now)
 	assert.False(t, ok)
 	assert.Nil(t, newShardedCache[int](0))
+}
+
+// TestAssertionConcurrent mints with the old configuration's signer (as
+// requests in flight during a reload do) while the new one serves its JWKS,
+// for the race detector, and checks that the new JWKS then publishes the
+// old key and verifies every assertion.
+func TestAssertionConcurrent(t *testing.T) {
+	c := newClock()
+	s1 := newSigner(t, c, nil, config.AssertionKey{KeyFile: newKeyFile(t, "ES256"), Kid: "tg-1"})
+	a := s1.Asserter("mcp", "aud", 5*time.Minute)
+	s2 := newSigner(t, c, s1, config.AssertionKey{KeyFile: newKeyFile(t, "ES256"), Kid: "tg-2"})
+	assert.Equal(t, []string{"tg-2"}, jwksKids(t, s2.JWKS()), "tg-1 has signed nothing yet")
+	var wg sync.WaitGroup
+	headers := make([][]string, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				h, err := a.Authorization(HashToken(itoa(int64(i%10))), Request{Identity: alice})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				headers[g] = append(headers[g], h)
+				_ = s2.JWKS()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, []string{"tg-2", "tg-1"}, jwksKids(t, s2.JWKS()), "requests in flight under the old configuration signed with tg-1")
+	for _, hs := range headers {
+		for _, h := range hs {
+			verifyWith(t, s2.JWKS(), strings.TrimPrefix(h, "Bearer "))
+		}
+	}
+	assert.Equal(t, 10, s1.cache.len(), "one entry per token")
 }

@@ -73,10 +73,25 @@ type Signer struct {
 }
 
 // jwksDoc is the serialized JWKS, valid until a retired key leaves it (zero:
-// for ever).
+// for ever) or a retired key signs again (seen holds each retired key's
+// lastExp at build time).
 type jwksDoc struct {
 	body  []byte
 	until time.Time
+	seen  []int64
+}
+
+// current reports whether the document still lists the right keys at now.
+func (d *jwksDoc) current(now time.Time, retired []*signingKey) bool {
+	if !d.until.IsZero() && !now.Before(d.until) {
+		return false
+	}
+	for i, k := range retired {
+		if k.lastExp.Load() != d.seen[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // NewSigner loads the keys of cfg (which must be Enabled and valid) and
@@ -138,11 +153,28 @@ func NewSigner(cfg config.Assertion, previous *Signer, o SignerOptions) (*Signer
 	}
 	t := now()
 	if previous != nil {
-		for _, k := range append(append([]*signingKey(nil), previous.published...), previous.retired...) {
-			if inUse[k] || k.lastExp.Load() == 0 || !t.Before(k.publishedUntil()) {
+		// The previous configuration's own keys are kept even if they have
+		// not signed yet: requests still in flight under it may sign with
+		// them after this point. Older retired keys stay while live.
+		candidates := []*signingKey{}
+		for _, k := range previous.published {
+			if k.lastExp.Load() == 0 || t.Before(k.publishedUntil()) {
+				candidates = append(candidates, k)
+			}
+		}
+		for _, k := range previous.retired {
+			if k.lastExp.Load() != 0 && t.Before(k.publishedUntil()) {
+				candidates = append(candidates, k)
+			}
+		}
+		for _, k := range candidates {
+			if inUse[k] {
 				continue
 			}
 			if kids[k.kid] {
+				if k.lastExp.Load() == 0 {
+					continue // never signed: nothing to keep verifiable
+				}
 				return nil, &config.Error{Problems: []config.Problem{{Path: "assertion", Msg: fmt.Sprintf(
 					"kid %q now names a different key while assertions signed by the old one are still valid (until %s); give the new key a new kid",
 					k.kid, k.publishedUntil().UTC().Format(time.RFC3339))}}}
@@ -190,13 +222,16 @@ func (s *Signer) KeyID() string { return s.signing.kid }
 // JWKS returns the public JWK Set document (application/json) to serve at
 // /.well-known/jwks.json: every configured key and every retired key whose
 // assertions may still be valid. It is precomputed; the document is rebuilt
-// only when a retired key is due to leave it. Callers must not modify it.
+// only when a retired key is due to leave it or signs once more (a request
+// still in flight under the previous configuration). Callers must not
+// modify it.
 func (s *Signer) JWKS() []byte {
 	doc := s.jwks.Load()
-	if doc.until.IsZero() || s.now().Before(doc.until) {
+	now := s.now()
+	if doc.current(now, s.retired) {
 		return doc.body
 	}
-	fresh, err := s.buildJWKS(s.now())
+	fresh, err := s.buildJWKS(now)
 	if err != nil {
 		return doc.body // cannot happen: the same keys encoded before
 	}
@@ -206,13 +241,14 @@ func (s *Signer) JWKS() []byte {
 
 func (s *Signer) buildJWKS(now time.Time) (*jwksDoc, error) {
 	set := jwk.NewSet()
-	doc := &jwksDoc{}
+	doc := &jwksDoc{seen: make([]int64, len(s.retired))}
 	for _, k := range s.published {
 		if err := set.AddKey(k.pub); err != nil {
 			return nil, fmt.Errorf("building JWKS: %w", err)
 		}
 	}
-	for _, k := range s.retired {
+	for i, k := range s.retired {
+		doc.seen[i] = k.lastExp.Load()
 		until := k.publishedUntil()
 		if !now.Before(until) {
 			continue
