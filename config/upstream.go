@@ -94,6 +94,19 @@ type UpstreamToken struct {
 	fromAlias bool
 }
 
+// UpstreamMode is the route's effective upstream_token.mode: Mode, or for a
+// Config built by hand without one, forward when ForwardAuthorization is set
+// and none otherwise.
+func (r Route) UpstreamMode() string {
+	switch {
+	case r.UpstreamToken.Mode != "":
+		return r.UpstreamToken.Mode
+	case r.ForwardAuthorization:
+		return UpstreamForward
+	}
+	return UpstreamNone
+}
+
 // upstreamDefaults fills the upstream_token modes and defaults. It keeps
 // forward_authorization and mode forward in step, so either spelling works.
 func (c *Config) upstreamDefaults() {
@@ -204,6 +217,7 @@ func (u UpstreamToken) exchangeOnly() []string {
 
 func (v *validator) upstreamToken(p string, r Route, c *Config) {
 	u := r.UpstreamToken
+	u.Mode = r.UpstreamMode()
 	up := p + ".upstream_token"
 	modes := []string{UpstreamNone, UpstreamForward, UpstreamAssertion, UpstreamExchange}
 	if !slices.Contains(modes, u.Mode) {
@@ -287,11 +301,11 @@ func (v *validator) exchange(up string, r Route, c *Config) {
 func (c *Config) Warnings() []Problem {
 	var out []Problem
 	for i, r := range c.Routes {
-		if r.UpstreamToken.Mode != UpstreamForward {
+		if r.UpstreamMode() != UpstreamForward {
 			continue
 		}
 		p := fmt.Sprintf("routes[%d].upstream_token.mode", i)
-		if r.UpstreamToken.fromAlias {
+		if r.UpstreamToken.fromAlias || r.UpstreamToken.Mode == "" {
 			p = fmt.Sprintf("routes[%d].forward_authorization", i)
 		}
 		out = append(out, Problem{Path: p, Msg: "forward passes the client's token to the upstream (token passthrough), " +

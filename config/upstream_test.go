@@ -118,3 +118,25 @@ func TestUpstreamTokenFromEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, config.Secret("from-env"), cfg.Routes[4].UpstreamToken.ClientSecret)
 }
+
+// TestUpstreamModeByHand checks the effective mode of a Config built without
+// Load, and that it validates.
+func TestUpstreamModeByHand(t *testing.T) {
+	tests := []struct {
+		route config.Route
+		want  string
+	}{
+		{config.Route{}, config.UpstreamNone},
+		{config.Route{ForwardAuthorization: true}, config.UpstreamForward},
+		{config.Route{UpstreamToken: config.UpstreamToken{Mode: config.UpstreamExchange}}, config.UpstreamExchange},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.route.UpstreamMode())
+	}
+	cfg, err := config.Load(writeConfig(t, upstreamGood), nil)
+	require.NoError(t, err)
+	cfg.Routes[0].UpstreamToken.Mode = ""
+	cfg.Routes[1].UpstreamToken.Mode = ""
+	assert.Empty(t, cfg.Validate())
+	assert.Len(t, cfg.Warnings(), 2)
+}

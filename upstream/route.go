@@ -102,11 +102,9 @@ func Build(cfg *config.Config, o Options) (*Set, error) {
 	for i, rc := range cfg.Routes {
 		p := fmt.Sprintf("routes[%d].upstream_token", i)
 		u := rc.UpstreamToken
-		r := &Route{mode: u.Mode}
-		switch u.Mode {
-		case config.UpstreamNone, "":
-			r.mode = config.UpstreamNone
-		case config.UpstreamForward:
+		r := &Route{mode: rc.UpstreamMode()}
+		switch r.mode {
+		case config.UpstreamNone, config.UpstreamForward:
 		case config.UpstreamAssertion:
 			if set.Signer == nil {
 				probs = append(probs, config.Problem{Path: p + ".mode", Msg: "assertion requires the top-level assertion block (issuer and key_file)"})
