@@ -44,6 +44,28 @@ func BenchmarkCachedAssertion(b *testing.B) {
 	})
 }
 
+// BenchmarkCachedAssertionHashed is BenchmarkCachedAssertion for a caller
+// that passes the token hash it computed already.
+func BenchmarkCachedAssertionHashed(b *testing.B) {
+	c := newClock()
+	s := newSigner(b, c, nil, config.AssertionKey{KeyFile: newKeyFile(b, "ES256"), Kid: "tg-1"})
+	route := &Route{mode: config.UpstreamAssertion, asserter: s.Asserter("mcp", "https://backend.internal", 5*time.Minute)}
+	req := Request{Token: "t", Identity: alice}
+	h := HashToken(req.Token)
+	ctx := context.Background()
+	if _, err := route.AuthorizationHashed(ctx, h, req); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := route.AuthorizationHashed(ctx, h, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkCachedExchange looks up a cached exchanged token.
 func BenchmarkCachedExchange(b *testing.B) {
 	e, err := NewExchanger(ExchangeOptions{TokenEndpoint: "https://idp.example/token", ClientID: "c", ClientSecret: "s", Audience: "a"})

@@ -39,12 +39,23 @@ func (r *Route) Mode() string {
 // token expires too soon to sign for (401 invalid_token).
 func (r *Route) Authorization(ctx context.Context, req Request) (string, error) {
 	switch r.Mode() {
+	case config.UpstreamAssertion, config.UpstreamExchange:
+		return r.AuthorizationHashed(ctx, HashToken(req.Token), req)
+	}
+	return r.AuthorizationHashed(ctx, TokenHash{}, req)
+}
+
+// AuthorizationHashed is Authorization for a caller that has the SHA-256 of
+// req.Token already (the verified-token cache computes one): it saves
+// hashing the token twice on the hot path. h must be HashToken(req.Token).
+func (r *Route) AuthorizationHashed(ctx context.Context, h TokenHash, req Request) (string, error) {
+	switch r.Mode() {
 	case config.UpstreamForward:
 		return "Bearer " + req.Token, nil
 	case config.UpstreamAssertion:
-		return r.asserter.Authorization(HashToken(req.Token), req)
+		return r.asserter.Authorization(h, req)
 	case config.UpstreamExchange:
-		return r.exchanger.Authorization(ctx, HashToken(req.Token), req)
+		return r.exchanger.Authorization(ctx, h, req)
 	}
 	return "", nil
 }

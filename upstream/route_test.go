@@ -83,6 +83,9 @@ routes:
 
 	got, err = set.Routes[2].Authorization(ctx, req)
 	require.NoError(t, err)
+	hashed, err := set.Routes[2].AuthorizationHashed(ctx, HashToken(req.Token), req)
+	require.NoError(t, err)
+	assert.Equal(t, got, hashed, "the same cache entry")
 	claims, kid := verifyWith(t, set.JWKS(), strings.TrimPrefix(got, "Bearer "))
 	assert.Equal(t, "tg-1", kid)
 	assert.Equal(t, "https://backend.internal", claims["aud"])
