@@ -17,6 +17,9 @@ type Config struct {
 	// ScopeHierarchy says which scopes a broader scope implies
 	// (transitively): a token with the key holds every listed scope too.
 	ScopeHierarchy map[string][]string `koanf:"scope_hierarchy" yaml:"scope_hierarchy,omitempty"`
+	// Assertion is tokengate's own signing key for upstream assertions
+	// (routes with upstream_token.mode: assertion).
+	Assertion Assertion `koanf:"assertion" yaml:"assertion,omitempty"`
 }
 
 // Server holds the listeners and the clock tolerance.
@@ -122,6 +125,8 @@ type Route struct {
 	AllowAnonymous       bool              `koanf:"allow_anonymous" yaml:"allow_anonymous,omitempty"`
 	MCP                  *MCP              `koanf:"mcp" yaml:"mcp,omitempty"`
 	CORS                 *CORS             `koanf:"cors" yaml:"cors,omitempty"`
+	// UpstreamToken says what the upstream receives in Authorization.
+	UpstreamToken UpstreamToken `koanf:"upstream_token" yaml:"upstream_token,omitempty"`
 }
 
 // Match selects requests for a route.

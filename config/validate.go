@@ -70,6 +70,7 @@ func (c *Config) applyDefaults() {
 		}
 		c.Verifiers[name] = v
 	}
+	c.upstreamDefaults()
 }
 
 var (
@@ -133,8 +134,10 @@ func (c *Config) Validate() []Problem {
 		}
 		seen[r.Name] = true
 		v.route(p, r, c.Verifiers)
+		v.upstreamToken(p, r, c)
 	}
 	v.scopeHierarchy(c.ScopeHierarchy)
+	v.assertion(c.Assertion)
 	return v.probs
 }
 

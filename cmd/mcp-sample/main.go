@@ -59,6 +59,10 @@ func run(args []string) error {
 		"disable the MCP SDK's DNS-rebinding protection, which rejects requests arriving on a "+
 			"loopback address with a non-localhost Host header (403); needed when a proxy "+
 			"(e.g. Envoy) forwards a non-localhost Host")
+	verifyAssertion := fs.String("verify-assertion", "",
+		"JWKS URL of tokengate's assertion keys (http://HOST:9192/.well-known/jwks.json): refuse every "+
+			"request without a valid tokengate assertion in Authorization (401)")
+	audience := fs.String("audience", "", "the audience the assertion must carry (with --verify-assertion)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -77,8 +81,13 @@ func run(args []string) error {
 	// would always wait for the full timeout while a client is connected.
 	baseCtx, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
+	handler, err := withAssertion(baseCtx, newHandler(options{DisableLocalhostProtection: *disableLocalhostProtection}), *verifyAssertion, *audience)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler:           newHandler(options{DisableLocalhostProtection: *disableLocalhostProtection}),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}

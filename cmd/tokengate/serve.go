@@ -148,6 +148,9 @@ func runConfigCheck(args []string, stdout, stderr io.Writer) int {
 		printBuildError(stderr, name, err)
 		return exitInvalid
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", name, w)
+	}
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
