@@ -40,6 +40,9 @@ func (d *Decision) AppendUpstream(dst []Header) []Header {
 	for _, ch := range d.Route.claimHeaders {
 		dst = appendHeader(dst, ch.header, id.Claim(ch.claim))
 	}
+	if d.authorization != "" {
+		dst = append(dst, Header{"authorization", d.authorization})
+	}
 	if d.MCP.Method != "" {
 		dst = appendHeader(dst, HeaderMCPMethod, d.MCP.Method)
 		dst = appendHeader(dst, HeaderMCPName, d.MCP.Name)
@@ -173,7 +176,7 @@ func (d *Decision) oauthError() (errCode, desc string) {
 		return "access_denied", "unknown route in context extension " + RouteContextKey
 	case d.Reason == reason.TokenMissing:
 		return "invalid_request", "missing bearer token"
-	case d.Reason == reason.OriginNotAllowed || d.Reason == reason.MCPOperationDenied:
+	case d.Reason == reason.OriginNotAllowed || d.Reason == reason.MCPOperationDenied || d.Reason == reason.TokenExchangeRefused:
 		return "access_denied", string(d.Reason)
 	case d.Status == 400:
 		return "invalid_request", string(d.Reason)

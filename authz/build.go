@@ -2,6 +2,7 @@ package authz
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/keys"
+	"github.com/tokengate/tokengate/upstream"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -31,6 +33,9 @@ type BuildOptions struct {
 	// OnCache is told every cache lookup's result ("hit" or "miss") for the
 	// named cache.
 	OnCache func(cache, result string)
+	// Previous is the policy being replaced (nil at start-up): its
+	// assertion keys stay published until their assertions expire.
+	Previous *Policy
 }
 
 // Build compiles a validated configuration into a Policy. Key files and
@@ -83,8 +88,24 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 			}
 		}
 	}
+	var prev *upstream.Signer
+	if o.Previous != nil && o.Previous.upstream != nil {
+		prev = o.Previous.upstream.Signer
+	}
+	set, err := upstream.Build(cfg, upstream.Options{Previous: prev, Lookup: o.LookupEnv, Client: o.HTTPClient, Now: o.Now, Logger: o.Logger})
+	var cerr *config.Error
+	switch {
+	case errors.As(err, &cerr):
+		probs = append(probs, cerr.Problems...)
+	case err != nil:
+		probs = append(probs, config.Problem{Path: "assertion", Msg: err.Error()})
+	}
 	if len(probs) > 0 {
 		return nil, &config.Error{Problems: probs}
+	}
+	p.upstream = set
+	for i, r := range p.routes {
+		r.upstream = set.Routes[i]
 	}
 	return p, nil
 }

@@ -8,7 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/reason"
+	"github.com/tokengate/tokengate/upstream"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -108,6 +110,10 @@ type Decision struct {
 	Scopes string
 	// headers are a Respond's headers.
 	headers []Header
+	// authorization is what an Allow sets in the upstream's Authorization
+	// (an assertion or an exchanged token); "" removes it (or, on a route
+	// that forwards it, keeps the client's).
+	authorization string
 }
 
 // Outcome summarizes one decision for observers (metrics, tracing). Every
@@ -275,7 +281,33 @@ func (p *Policy) Decide(ctx context.Context, req *Request) Decision {
 		return d.denied(id, err)
 	}
 	d.Reason, d.Identity = reason.OK, id
+	if m := route.upstream.Mode(); m == config.UpstreamAssertion || m == config.UpstreamExchange {
+		return d.upstreamCredential(ctx, raw)
+	}
 	return d
+}
+
+// upstreamCredential sets what the upstream receives instead of the
+// client's token.
+func (d Decision) upstreamCredential(ctx context.Context, raw string) Decision {
+	req := upstream.Request{Token: raw, Identity: d.Identity.Identity(), Expiry: d.Identity.Expiry()}
+	var v string
+	var err error
+	if h, ok := d.Identity.TokenHash(); ok {
+		v, err = d.Route.upstream.AuthorizationHashed(ctx, upstream.TokenHash(h), req)
+	} else {
+		v, err = d.Route.upstream.Authorization(ctx, req)
+	}
+	switch {
+	case err == nil:
+		d.authorization = v
+		return d
+	case errors.Is(err, upstream.ErrExchangeRefused):
+		return d.deny(403, reason.TokenExchangeRefused, err)
+	case upstream.IsUnavailable(err):
+		return d.deny(503, upstream.Code(err), err)
+	}
+	return d.denied(verify.Result{}, err) // the client token expires too soon
 }
 
 // deny turns d into a deny of status for code.

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tokengate/tokengate/upstream"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -56,7 +57,14 @@ type Policy struct {
 	tokens *verify.TokenCache
 	// broader maps a scope to the scopes that imply it (scope_hierarchy).
 	broader map[string][]string
+	// upstream holds the assertion keys and every route's upstream
+	// credential.
+	upstream *upstream.Set
 }
+
+// Upstream returns the upstream-credential side of the policy (the
+// assertion JWKS).
+func (p *Policy) Upstream() *upstream.Set { return p.upstream }
 
 // Route is one compiled route.
 type Route struct {
@@ -75,8 +83,9 @@ type Route struct {
 	authServers  []string
 	claimHeaders []claimHeader
 	forwardAuth  bool
-	mcp          *mcpRules   // nil: no mcp block
-	cors         *corsPolicy // nil: no cors block
+	upstream     *upstream.Route // what the upstream receives in Authorization
+	mcp          *mcpRules       // nil: no mcp block
+	cors         *corsPolicy     // nil: no cors block
 
 	// Precomputed response parts.
 	metadataURL  string

@@ -64,3 +64,10 @@ const (
 	MCPHeaderMismatch   Code = "mcp_header_mismatch"   // Mcp-Method / Mcp-Name disagree with the body
 	MCPOperationDenied  Code = "mcp_operation_denied"  // unlisted: deny, and no rule names the operation
 )
+
+// Upstream credentials (no token passthrough).
+const (
+	TokenExchangeRefused     Code = "token_exchange_refused"     // the identity provider refused the exchange (403)
+	TokenExchangeUnavailable Code = "token_exchange_unavailable" // the token endpoint could not answer (503)
+	AssertionUnavailable     Code = "assertion_unavailable"      // tokengate could not sign an assertion (503)
+)

@@ -6,21 +6,25 @@
 // value or one typed error.
 package upstream
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/tokengate/tokengate/reason"
+)
 
 // Error is an upstream-credential failure with a stable, one-word code that
 // the deny body, the metric label and the tests share. It never holds a
 // token, a secret or a claim value.
 type Error struct {
-	code        string
+	code        reason.Code
 	unavailable bool
 }
 
 // Error returns the stable code.
-func (e *Error) Error() string { return e.code }
+func (e *Error) Error() string { return string(e.code) }
 
 // Code returns the stable code, for example "token_exchange_refused".
-func (e *Error) Code() string { return e.code }
+func (e *Error) Code() reason.Code { return e.code }
 
 // Unavailable reports whether the credential could not be obtained for a
 // reason on tokengate's or the provider's side (answer 503), as opposed to
@@ -34,18 +38,18 @@ var (
 	// unauthorized_client, invalid_request, invalid_scope or
 	// access_denied). Answer 403 access_denied with
 	// error_description="token_exchange_refused".
-	ErrExchangeRefused = &Error{code: "token_exchange_refused"}
+	ErrExchangeRefused = &Error{code: reason.TokenExchangeRefused}
 	// ErrExchangeUnavailable: the token endpoint could not be reached, timed
 	// out, answered 5xx or garbage, or rejected tokengate's own client
 	// credentials. Answer 503.
-	ErrExchangeUnavailable = &Error{code: "token_exchange_unavailable", unavailable: true}
+	ErrExchangeUnavailable = &Error{code: reason.TokenExchangeUnavailable, unavailable: true}
 	// ErrAssertionUnavailable: tokengate could not sign an assertion.
 	// Answer 503.
-	ErrAssertionUnavailable = &Error{code: "assertion_unavailable", unavailable: true}
+	ErrAssertionUnavailable = &Error{code: reason.AssertionUnavailable, unavailable: true}
 )
 
 // Code returns the stable code of err, or "" when err carries none.
-func Code(err error) string {
+func Code(err error) reason.Code {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.code

@@ -229,7 +229,7 @@ func TestExchangeRefusals(t *testing.T) {
 				require.ErrorIs(t, err, ErrExchangeRefused)
 				assert.Empty(t, got)
 				assert.False(t, IsUnavailable(err))
-				assert.Equal(t, "token_exchange_refused", Code(err))
+				assert.Equal(t, reason.TokenExchangeRefused, Code(err))
 				_, _ = exchange(e, subjectToken)
 				assert.Equal(t, int32(2), p.calls.Load(), "a refusal is not cached")
 			})
@@ -280,7 +280,7 @@ func TestExchangeOutages(t *testing.T) {
 			require.ErrorIs(t, err, ErrExchangeUnavailable)
 			assert.Empty(t, got)
 			assert.True(t, IsUnavailable(err))
-			assert.Equal(t, "token_exchange_unavailable", Code(err))
+			assert.Equal(t, reason.TokenExchangeUnavailable, Code(err))
 			assert.Contains(t, logs.String(), tt.wantLog)
 			for _, secret := range []string{subjectToken, testSecret, url.QueryEscape(testSecret), issuedToken} {
 				assert.NotContains(t, err.Error(), secret)

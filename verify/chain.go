@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"strings"
+	"time"
 )
 
 // Candidate is one verifier as a route offers it tokens: with the
@@ -286,6 +287,44 @@ func (r Result) Claim(name string) string {
 		return r.claims[name]
 	}
 	return ""
+}
+
+// Identity returns the identity as a verifier reports it. A cached
+// verification has no payload: its token's exp is Expiry.
+func (r Result) Identity() *Identity {
+	switch {
+	case r.id != nil:
+		return r.id
+	case r.entry != nil:
+		id := &Identity{Verifier: r.Verifier(), Subject: r.Subject(), Issuer: r.Issuer(), ClientID: r.ClientID()}
+		f := r.entry.fields()
+		for rest, lens := f.joinedScopes, f.scopeLens; len(lens) > 0; {
+			n := entryLen(lens)
+			id.Scopes = append(id.Scopes, rest[:n])
+			if lens = lens[2:]; len(lens) > 0 {
+				rest = rest[n+1:]
+			}
+		}
+		return id
+	}
+	return nil
+}
+
+// Expiry is the token's exp when the cache answered, else zero (read it
+// from the identity's payload).
+func (r Result) Expiry() time.Time {
+	if r.entry != nil {
+		return time.Unix(0, r.entry.exp)
+	}
+	return time.Time{}
+}
+
+// TokenHash returns the SHA-256 of the token when the cache computed it.
+func (r Result) TokenHash() ([32]byte, bool) {
+	if r.entry != nil {
+		return r.entry.key, true
+	}
+	return [32]byte{}, false
 }
 
 // Cached reports whether the token cache answered (or now holds) this

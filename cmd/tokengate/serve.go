@@ -72,6 +72,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Log, stderr)
 	slog.SetDefault(log)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w.String())
+	}
 	// Catch SIGHUP before anything can take long, so an early reload
 	// signal never kills the process with the default action.
 	hup := make(chan os.Signal, 1)
