@@ -60,6 +60,8 @@ type envOptions struct {
 	// envoyRequestBody makes Envoy send the request body with each check
 	// (with_request_body), for MCP operation rules.
 	envoyRequestBody bool
+	// mcpSampleArgs are extra mcp-sample flags, given the ports.
+	mcpSampleArgs func(stack.Ports) []string
 }
 
 // newKey generates a key named name with keys.Generate.
@@ -129,7 +131,7 @@ func startEnv(t *testing.T, opts envOptions) *env {
 	s, err := stack.Start(ctx, stack.Options{
 		Tokengate: bins.tokengate, MCPSample: bins.mcpSample, Envoy: bins.envoy,
 		Config: e.cfgPath, Dir: e.dir, Ports: ports, EnvoyRoutes: opts.envoyRoutes,
-		EnvoyRequestBody: opts.envoyRequestBody,
+		EnvoyRequestBody: opts.envoyRequestBody, MCPSampleArgs: opts.mcpSampleArgs,
 	})
 	require.NoError(t, err)
 	e.stack = s

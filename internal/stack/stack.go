@@ -48,6 +48,9 @@ func FreePorts() (Ports, error) {
 type Options struct {
 	// Binaries.
 	Tokengate, MCPSample, Envoy string
+	// MCPSampleArgs are extra mcp-sample flags (for example
+	// --verify-assertion), given the ports.
+	MCPSampleArgs func(Ports) []string
 	// Config is tokengate's configuration file. Its listeners are
 	// overridden through TOKENGATE_SERVER__* to Ports.
 	Config string
@@ -117,6 +120,10 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err := os.WriteFile(envoyPath, envoyCfg, 0o644); err != nil {
 		return nil, err
 	}
+	sampleArgs := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", p.Upstream)}
+	if o.MCPSampleArgs != nil {
+		sampleArgs = append(sampleArgs, o.MCPSampleArgs(p)...)
+	}
 	steps := []struct {
 		name  string
 		bin   string
@@ -124,7 +131,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		env   []string
 		ready string
 	}{
-		{"mcp-sample", o.MCPSample, []string{"--listen", fmt.Sprintf("127.0.0.1:%d", p.Upstream)}, nil,
+		{"mcp-sample", o.MCPSample, sampleArgs, nil,
 			fmt.Sprintf("http://127.0.0.1:%d/healthz", p.Upstream)},
 		{"tokengate", o.Tokengate, []string{"serve", "--config", o.Config}, append([]string{
 			fmt.Sprintf("TOKENGATE_SERVER__GRPC_LISTEN=127.0.0.1:%d", p.GRPC),
