@@ -1,4 +1,4 @@
-package envoy
+package repocheck
 
 import (
 	"bytes"
@@ -25,11 +25,12 @@ import (
 
 	"github.com/tokengate/tokengate/authz"
 	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/internal/envoycfg"
 	"github.com/tokengate/tokengate/keys"
 )
 
 // composeDir holds docker-compose.yml and the files it mounts.
-const composeDir = "compose"
+const composeDir = repoRoot + "/deploy/compose"
 
 // composeFile is the part of the Compose specification the shipped file
 // uses. It is decoded strictly: a key not modelled here (a typo such as
@@ -416,11 +417,11 @@ func TestComposeEnvoyService(t *testing.T) {
 }
 
 // TestComposeEnvoyMatchesTemplate keeps the compose Envoy configuration in
-// step with envoy.yaml.tmpl (what the demo and the e2e suite run): the same
+// step with internal/envoycfg/envoy.yaml.tmpl (what the demo and the e2e suite run): the same
 // filter chain, the same tokengate cluster options. Only addresses and the
 // cluster discovery type differ.
 func TestComposeEnvoyMatchesTemplate(t *testing.T) {
-	rendered, err := Render(ports)
+	rendered, err := envoycfg.Render(ports)
 	require.NoError(t, err)
 	var tmplDoc map[string]any
 	require.NoError(t, yaml.Unmarshal(rendered, &tmplDoc))
