@@ -22,7 +22,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 export CONTAINERS_CONF := $(CURDIR)/deploy/podman/containers.conf
 PODMAN ?= podman
 
-.PHONY: all build envoy nginx podman image image-build envoy-image envoy-image-build compose-demo test vet fmt-check unit e2e demo fuzz bench clean
+.PHONY: all build envoy nginx podman image image-build envoy-image envoy-image-build compose-demo compose-demo-down test vet fmt-check unit e2e demo fuzz bench clean
 
 all: build
 
@@ -57,9 +57,9 @@ nginx:
 # `make compose-demo`, unless they are there (root or sudo needed; outside CI a failed install only
 # skips the container test; under CI=true it fails).
 podman:
-	@{ command -v podman && command -v runc && command -v podman-compose; } >/dev/null || { \
+	@{ command -v podman && command -v runc && command -v podman-compose && command -v busybox && command -v curl; } >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		if $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq podman runc podman-compose; then :; \
+		if $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq podman runc podman-compose busybox-static curl; then :; \
 		elif [ "$$CI" = true ]; then echo "podman install failed"; exit 1; \
 		else echo "podman not installed: the container e2e test will skip"; fi; }
 
@@ -103,6 +103,20 @@ envoy-image-build:
 	@$(PODMAN) build --quiet --format docker --pull=never -f deploy/podman/envoy.Dockerfile \
 		-t localhost/tokengate-envoy:$(ENVOY_VERSION) bin/envoy-image >/dev/null
 	@echo "image localhost/tokengate-envoy:$(ENVOY_VERSION) $$($(PODMAN) image inspect -f '{{.Id}} {{.Size}}' localhost/tokengate-envoy:$(ENVOY_VERSION) | cut -c1-12,65-) bytes"
+
+## compose-demo: deploy/compose with podman-compose on the local images (offline); prints a token and curl lines
+compose-demo: podman image envoy-image build
+	@rm -rf bin/keygen-image && mkdir -p bin/keygen-image/bin bin/keygen-image/out
+	@cp bin/image/out/tokengate bin/keygen-image/out/tokengate
+	@cp "$$(command -v busybox)" bin/keygen-image/bin/busybox
+	@for a in sh mv chmod cat; do ln -sf busybox bin/keygen-image/bin/$$a; done
+	@$(PODMAN) build --quiet --format docker --pull=never -f deploy/podman/keygen.Dockerfile \
+		-t localhost/tokengate-keygen:local bin/keygen-image >/dev/null
+	@deploy/podman/compose-demo.sh
+
+## compose-demo-down: stop the compose demo (the key is kept)
+compose-demo-down:
+	@deploy/podman/compose-demo.sh down
 
 vet:
 	$(GO) vet ./...

@@ -300,7 +300,7 @@ routes:
 	pm.start(t, tg, append(append(host, hardened...),
 		"-v", cfgDir+":/etc/tokengate:ro", "-v", keysMount+":/keys:ro", tokengateImage)...)
 	pm.start(t, name+"-envoy", append(host, "--read-only", "-v", envoyDir+":/etc/envoy:ro", envoyImage,
-		"-c", "/etc/envoy/envoy.yaml", "--disable-hot-restart", "--log-level", "warn")...)
+		"envoy", "-c", "/etc/envoy/envoy.yaml", "--disable-hot-restart", "--log-level", "warn")...)
 
 	eventually(t, "mcp-sample is up", func() bool { return getStatus(fmt.Sprintf("http://127.0.0.1:%d/healthz", ports.Upstream)) == 200 })
 	eventually(t, "tokengate is ready", func() bool { return getStatus(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports.HTTP)) == 200 })

@@ -665,3 +665,38 @@ func TestComposeTokenIsAccepted(t *testing.T) {
 		})
 	}
 }
+
+// TestPodmanComposeOverride checks the override `make compose-demo` uses:
+// it only swaps in local images, of services the compose file has, that the
+// Makefile builds.
+func TestPodmanComposeOverride(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(composeDir, "podman-compose.override.yml"))
+	require.NoError(t, err)
+	var o struct {
+		Services map[string]struct {
+			Image string `yaml:"image"`
+		} `yaml:"services"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(&o), "the override sets images only: podman-compose 1.0.3 appends lists instead of replacing them")
+	c := loadCompose(t)
+	mk, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	require.NoError(t, err)
+	var names []string
+	for name, s := range o.Services {
+		names = append(names, name)
+		repo, tag, ok := strings.Cut(strings.TrimPrefix(s.Image, "localhost/"), ":")
+		require.True(t, ok && strings.HasPrefix(s.Image, "localhost/"), "%s: %q is not a local image", name, s.Image)
+		if tag == "local" {
+			assert.Regexp(t, `-t localhost/(\$\$t|`+regexp.QuoteMeta(repo)+`):local`, string(mk), "%s: the Makefile builds %s", name, s.Image)
+		} else {
+			assert.Contains(t, string(mk), "-t localhost/"+repo+":$(ENVOY_VERSION)", name)
+		}
+	}
+	var want []string
+	for name := range c.Services {
+		want = append(want, name)
+	}
+	assert.ElementsMatch(t, want, names, "every service runs a local image")
+}

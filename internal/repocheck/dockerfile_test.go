@@ -29,6 +29,12 @@ type dockerfile struct {
 	user       string
 	entrypoint []string
 	cmd        []string
+	// healthcheck is the final stage's HEALTHCHECK: its options and its
+	// exec-form command.
+	healthOpts []string
+	health     []string
+	args       map[string]string // ARG name -> default, every stage
+	from       []string          // every FROM's base, in order
 }
 
 // parseDockerfile reads the instructions the tests rely on. ENTRYPOINT and
@@ -60,10 +66,23 @@ func parseDockerfile(t *testing.T, path string) dockerfile {
 		switch strings.ToUpper(instr) {
 		case "FROM":
 			f := strings.Fields(rest)
+			d.from = append(d.from, f[0])
 			if len(f) == 3 && strings.EqualFold(f[1], "AS") {
 				d.stages = append(d.stages, f[2])
 			}
 			d.copyDests, d.expose, d.user, d.entrypoint, d.cmd = nil, nil, "", nil, nil
+			d.healthOpts, d.health = nil, nil
+		case "ARG":
+			name, def, _ := strings.Cut(rest, "=")
+			if d.args == nil {
+				d.args = map[string]string{}
+			}
+			d.args[name] = def
+		case "HEALTHCHECK":
+			opts, command, ok := strings.Cut(rest, " CMD ")
+			require.True(t, ok, "HEALTHCHECK needs a CMD: %s", rest)
+			d.healthOpts = strings.Fields(opts)
+			require.NoError(t, json.Unmarshal([]byte(command), &d.health), "HEALTHCHECK CMD must be in exec form")
 		case "RUN":
 			d.runs = append(d.runs, rest)
 		case "COPY":
@@ -116,6 +135,30 @@ func TestDockerfileShape(t *testing.T) {
 	assert.NotEmpty(t, d.user, "the final image must not run as root")
 	assert.NotEqual(t, "root", d.user)
 	assert.NotEqual(t, "0", d.user)
+	// tokengate healthcheck without --url probes the default HTTP port.
+	assert.Equal(t, []string{"/usr/local/bin/tokengate", "healthcheck"}, d.health)
+}
+
+// TestDockerfileBuildsOffline checks the build arguments `make image` uses:
+// the defaults are the Docker build (golang, then distroless); with
+// BINARIES=prebuilt and RUNTIME_BASE=scratch-root no stage names an image
+// from a registry.
+func TestDockerfileBuildsOffline(t *testing.T) {
+	d := loadDockerfile(t)
+	assert.Equal(t, "build", d.args["BINARIES"])
+	assert.Equal(t, "gcr.io/distroless/static-debian12:nonroot", d.args["RUNTIME_BASE"])
+	assert.Equal(t, []string{"build", "prebuilt", "scratch-root", "binaries", "mcp-sample", "tokengate"}, d.stages)
+	assert.Equal(t, []string{"golang:1.26", "scratch", "scratch", "${BINARIES}", "${RUNTIME_BASE}", "${RUNTIME_BASE}"}, d.from)
+
+	mk, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	require.NoError(t, err)
+	assert.Contains(t, string(mk), "--build-arg BINARIES=prebuilt")
+	assert.Contains(t, string(mk), "--build-arg RUNTIME_BASE=scratch-root")
+	assert.Contains(t, string(mk), "--pull=never")
+	// The prebuilt stage copies bin/image, which .dockerignore must let in.
+	ignore, err := os.ReadFile(filepath.Join(repoRoot, ".dockerignore"))
+	require.NoError(t, err)
+	assert.Contains(t, strings.Split(string(ignore), "\n"), "!/bin/image")
 }
 
 // ---------------------------------------------------------------------------
