@@ -19,7 +19,8 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 # Containers: podman with this repository's settings for sandboxed machines.
-export CONTAINERS_CONF := $(CURDIR)/deploy/podman/containers.conf
+CONTAINERS_CONF ?= $(CURDIR)/deploy/podman/containers.conf
+export CONTAINERS_CONF
 PODMAN ?= podman
 
 .PHONY: all build envoy nginx podman image image-build envoy-image envoy-image-build compose-demo compose-demo-down test vet fmt-check unit e2e demo fuzz bench clean
