@@ -18,7 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokengate/tokengate/envoy"
+	"github.com/tokengate/tokengate/internal/envoycfg"
 	"github.com/tokengate/tokengate/internal/stack"
 	"github.com/tokengate/tokengate/keys"
 )
@@ -52,7 +52,7 @@ type envOptions struct {
 	// routes returns extra routes after the mcp route ("  - name: ...").
 	routes func(e *env) string
 	// envoyRoutes are Envoy routes tried before its catch-all.
-	envoyRoutes []envoy.Route
+	envoyRoutes []envoycfg.Route
 	// idp, if set, answers the IdP's requests other than /jwks.json.
 	idp http.Handler
 	// topLevel is extra top-level YAML (for example scope_hierarchy).

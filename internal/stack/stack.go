@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tokengate/tokengate/envoy"
+	"github.com/tokengate/tokengate/internal/envoycfg"
 )
 
 // Ports are the loopback ports of one stack.
@@ -60,8 +60,8 @@ type Options struct {
 	Dir   string
 	Ports Ports
 	// EnvoyRoutes are extra Envoy routes before the catch-all (prefix
-	// rewrites, pinned tokengate routes); see envoy.Params.Routes.
-	EnvoyRoutes []envoy.Route
+	// rewrites, pinned tokengate routes); see envoycfg.Params.Routes.
+	EnvoyRoutes []envoycfg.Route
 	// EnvoyForwardAuth makes Envoy ask tokengate's HTTP port in forward-auth
 	// mode (ext_authz http_service) instead of its gRPC port.
 	EnvoyForwardAuth bool
@@ -104,7 +104,7 @@ func (s *Stack) TokengateHTTP() string { return fmt.Sprintf("http://127.0.0.1:%d
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	s := &Stack{opts: o}
 	p := o.Ports
-	params := envoy.Params{
+	params := envoycfg.Params{
 		ListenPort: p.Envoy, AdminPort: p.EnvoyAdmin, AuthzPort: p.GRPC, UpstreamPort: p.Upstream,
 		Routes:          o.EnvoyRoutes,
 		WithRequestBody: o.EnvoyRequestBody, MaxRequestBytes: o.EnvoyMaxRequestBytes,
@@ -112,7 +112,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.EnvoyForwardAuth {
 		params.AuthzHTTPPort = p.HTTP
 	}
-	envoyCfg, err := envoy.Render(params)
+	envoyCfg, err := envoycfg.Render(params)
 	if err != nil {
 		return nil, err
 	}
