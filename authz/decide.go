@@ -178,7 +178,7 @@ func (s *Service) Decide(ctx context.Context, req *Request) Decision {
 			status = 0
 		}
 		s.observer.Observe(ctx, Outcome{
-			Route: routeName, Verifier: verifier, Decision: d.Kind.String(), Reason: d.Reason,
+			Route: routeName, Verifier: verifier, Decision: d.Label(), Reason: d.Reason,
 			Status: status, Duration: time.Since(start),
 		})
 	}
@@ -308,6 +308,15 @@ func (d Decision) upstreamCredential(ctx context.Context, raw string) Decision {
 		return d.deny(503, upstream.Code(err), err)
 	}
 	return d.denied(verify.Result{}, err) // the client token expires too soon
+}
+
+// Label names the decision in metric labels, logs and Envoy's dynamic
+// metadata: allow, deny, metadata or preflight.
+func (d *Decision) Label() string {
+	if d.Kind == Respond && d.Reason == reason.Preflight {
+		return "preflight"
+	}
+	return d.Kind.String()
 }
 
 // deny turns d into a deny of status for code.

@@ -242,5 +242,6 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*") // RFC 9728 documents are public
 	_, _ = w.Write(doc)
 }

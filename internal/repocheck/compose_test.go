@@ -419,10 +419,13 @@ func TestComposeEnvoyService(t *testing.T) {
 
 // TestComposeEnvoyMatchesTemplate keeps the compose Envoy configuration in
 // step with internal/envoycfg/envoy.yaml.tmpl (what the demo and the e2e suite run): the same
-// filter chain, the same tokengate cluster options. Only addresses and the
-// cluster discovery type differ.
+// filter chain (with the request body forwarded, as MCP routes need), the
+// same tokengate cluster options. Only addresses and the cluster discovery
+// type differ.
 func TestComposeEnvoyMatchesTemplate(t *testing.T) {
-	rendered, err := envoycfg.Render(ports)
+	p := ports
+	p.WithRequestBody, p.MaxRequestBytes = true, envoycfg.DefaultMaxRequestBytes
+	rendered, err := envoycfg.Render(p)
 	require.NoError(t, err)
 	var tmplDoc map[string]any
 	require.NoError(t, yaml.Unmarshal(rendered, &tmplDoc))
