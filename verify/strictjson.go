@@ -38,7 +38,9 @@ type jsonError struct {
 	why    string
 }
 
-func (e *jsonError) Error() string { return fmt.Sprintf("invalid JSON at offset %d: %s", e.offset, e.why) }
+func (e *jsonError) Error() string {
+	return fmt.Sprintf("invalid JSON at offset %d: %s", e.offset, e.why)
+}
 
 // Is makes a duplicate name match errDuplicateName.
 func (e *jsonError) Is(target error) bool {
