@@ -18,7 +18,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build envoy nginx test vet fmt-check unit e2e demo fuzz bench clean
+.PHONY: all build envoy nginx test vet fmt-check unit jsonv2 e2e demo fuzz bench clean
 
 all: build
 
@@ -59,9 +59,15 @@ fmt-check:
 ## test: vet, gofmt, every unit test with -race (fuzz seed corpora included) and the e2e suite through a real Envoy
 test: envoy nginx vet fmt-check
 	$(GO) test -race -count=1 ./...
+	$(MAKE) jsonv2
+
+## jsonv2: the strict claims decoder against encoding/json/v2 (Go 1.26 builds it only with GOEXPERIMENT=jsonv2)
+jsonv2:
+	GOEXPERIMENT=jsonv2 $(GO) test -race -count=1 -run 'JSONv2' ./verify/
 
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+	$(MAKE) jsonv2
 
 ## e2e: only the end-to-end suite (real Envoy, tokengate, mcp-sample)
 e2e: envoy nginx
