@@ -8,8 +8,8 @@ package verify_test
 
 import (
 	"encoding/base64"
-	jsonv2 "encoding/json/v2"
 	"encoding/json/jsontext"
+	jsonv2 "encoding/json/v2"
 	"errors"
 	"math"
 	"slices"
