@@ -83,7 +83,7 @@ func TestAppendRemovals(t *testing.T) {
 			"authorization": "Bearer t",
 		},
 		HeaderMap: &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
-			{Key: "X_AUTH_SUB", Value: "evil"},    // same lower-case spelling as x_auth_sub
+			{Key: "X_AUTH_SUB", Value: "evil"}, // same lower-case spelling as x_auth_sub
 			{Key: "Proxy_Authorization", Value: "Basic x"},
 			{Key: "x-auth-role", Value: "again"}, // duplicate of a map key
 			{Key: "accept", Value: "*/*"},
