@@ -23,7 +23,7 @@ CONTAINERS_CONF ?= $(CURDIR)/deploy/podman/containers.conf
 export CONTAINERS_CONF
 PODMAN ?= podman
 
-.PHONY: all build envoy nginx chromium redis podman image image-build envoy-image envoy-image-build compose-demo compose-demo-down test vet fmt-check unit e2e demo fuzz bench clean
+.PHONY: all build envoy nginx chromium redis podman image image-build envoy-image envoy-image-build compose-demo compose-demo-down test vet fmt-check unit jsonv2 e2e demo fuzz bench clean
 
 all: build
 
@@ -149,9 +149,15 @@ fmt-check:
 ## Envoy, and the container e2e test (the images are built first, once per run)
 test: envoy nginx chromium redis podman image envoy-image vet fmt-check
 	$(GO) test -race -count=1 ./...
+	$(MAKE) jsonv2
+
+## jsonv2: the strict claims decoder against encoding/json/v2 (Go 1.26 builds it only with GOEXPERIMENT=jsonv2)
+jsonv2:
+	GOEXPERIMENT=jsonv2 $(GO) test -race -count=1 -run 'JSONv2' ./verify/
 
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+	$(MAKE) jsonv2
 
 ## e2e: only the end-to-end suite (real Envoy, tokengate, mcp-sample)
 e2e: envoy nginx chromium redis podman image envoy-image
