@@ -126,7 +126,17 @@ func newHandler(opts options) http.Handler {
 		stateful.ServeHTTP(w, r)
 	}))
 	mux.HandleFunc("GET /healthz", handleHealthz)
+	mux.HandleFunc("GET /headers", handleHeaders)
 	return mux
+}
+
+// handleHeaders echoes the request's headers as a JSON object of name to
+// values, names as received (Go canonicalizes dashed names; underscore
+// names keep their spelling): the end-to-end tests see exactly what
+// reached the upstream.
+func handleHeaders(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(r.Header)
 }
 
 // sessionlessProtocol is the first MCP protocol version without sessions.
