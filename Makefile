@@ -18,7 +18,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build envoy nginx test vet fmt-check unit e2e demo fuzz bench clean
+.PHONY: all build envoy nginx redis test vet fmt-check unit e2e demo fuzz bench clean
 
 all: build
 
@@ -49,6 +49,17 @@ nginx:
 		elif [ "$$CI" = true ]; then echo "nginx install failed"; exit 1; \
 		else echo "nginx not installed: the nginx forward-auth e2e test will skip"; fi; }
 
+## redis: install redis-server (Debian package) for the shared DPoP replay-store tests, unless it is there
+# (root or sudo needed; outside CI a failed install only skips those tests). The
+# package's own daemon is stopped again: the tests run their own redis-server.
+redis:
+	@command -v redis-server >/dev/null || test -x /usr/bin/redis-server || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		if $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server; then \
+			$$SUDO service redis-server stop >/dev/null 2>&1 || true; \
+		elif [ "$$CI" = true ]; then echo "redis-server install failed"; exit 1; \
+		else echo "redis-server not installed: the redis replay-store tests will skip"; fi; }
+
 vet:
 	$(GO) vet ./...
 
@@ -57,10 +68,10 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## test: vet, gofmt, every unit test with -race (fuzz seed corpora included) and the e2e suite through a real Envoy
-test: envoy nginx vet fmt-check
+test: envoy nginx redis vet fmt-check
 	$(GO) test -race -count=1 ./...
 
-unit:
+unit: redis
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 
 ## e2e: only the end-to-end suite (real Envoy, tokengate, mcp-sample)
