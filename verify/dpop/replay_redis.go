@@ -40,7 +40,10 @@ func NewRedisStore(url string) (*RedisStore, error) {
 	opt.DialTimeout = redisDialTimeout
 	opt.ReadTimeout = redisIOTimeout
 	opt.WriteTimeout = redisIOTimeout
-	opt.MaxRetries = 1
+	// No command retries: a retried SET NX whose first reply was lost
+	// would report the caller's own proof as replayed.
+	opt.MaxRetries = -1
+	opt.DialerRetries = 1
 	opt.ContextTimeoutEnabled = true
 	return &RedisStore{client: redis.NewClient(opt)}, nil
 }
