@@ -93,8 +93,8 @@ fuzz:
 	done
 
 ## bench: micro-benchmarks, then the load harness (gRPC, memory, through Envoy, introspection) rewriting docs/benchmarks.md
-bench: envoy build
-	$(GO) test -run='^$$' -bench=. -benchmem ./verify/ ./authz/ ./server/
+bench: envoy redis build
+	$(GO) test -run='^$$' -bench=. -benchmem ./verify/ ./verify/dpop/ ./authz/ ./server/
 	$(GO) build -o bin/bench ./internal/bench
 	bin/bench -out docs/benchmarks.md
 

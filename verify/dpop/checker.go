@@ -2,7 +2,6 @@ package dpop
 
 import (
 	"context"
-	"crypto"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 )
 
@@ -70,6 +68,7 @@ type Checker struct {
 	nonces *Nonces
 	store  ReplayStore
 	now    func() time.Time
+	keys   *keyCache
 }
 
 // Request is what one request offers to a proof.
@@ -99,6 +98,7 @@ func NewChecker(cfg Config) (*Checker, error) {
 		nonces: cfg.Nonces,
 		store:  cfg.Store,
 		now:    cfg.Now,
+		keys:   newKeyCache(maxCachedKeys),
 	}
 	for _, n := range names {
 		if !contains(asymmetric, n) {
@@ -165,28 +165,23 @@ func (c *Checker) Check(ctx context.Context, proofs []string, req Request, wantJ
 	if wantJKT == "" {
 		return ErrTokenNotBound
 	}
-	msg, err := jws.Parse([]byte(proof), jws.WithCompact())
-	if err != nil || len(msg.Signatures()) != 1 {
-		return ErrProofMalformed
+	hdr, payload, err := splitProof(proof)
+	if err != nil {
+		return err
 	}
-	hdr := msg.Signatures()[0].ProtectedHeaders()
-	if typ, ok := hdr.Type(); !ok || !strings.EqualFold(typ, ProofType) {
+	if !strings.EqualFold(hdr.Typ, ProofType) {
 		return ErrProofType
 	}
-	hdrAlg, ok := hdr.Algorithm()
+	alg, ok := c.algs[hdr.Alg]
 	if !ok {
 		return ErrProofAlgorithm
 	}
-	alg, ok := c.algs[hdrAlg.String()]
-	if !ok {
-		return ErrProofAlgorithm
-	}
-	key, err := publicJWK(hdr)
+	key, cached, err := c.keys.get(hdr.JWK)
 	if err != nil {
 		return err
 	}
 	var cl proofClaims
-	if err := json.Unmarshal(msg.Payload(), &cl); err != nil {
+	if err := json.Unmarshal(payload, &cl); err != nil {
 		return ErrProofMalformed
 	}
 	if cl.JTI == "" || len(cl.JTI) > maxJTILen {
@@ -204,12 +199,7 @@ func (c *Checker) Check(ctx context.Context, proofs []string, req Request, wantJ
 	if cl.ATH == nil || !equal(*cl.ATH, TokenHash(req.AccessToken)) {
 		return ErrProofTokenHash
 	}
-	tp, err := key.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return ErrProofKey
-	}
-	jkt := base64.RawURLEncoding.EncodeToString(tp)
-	if !equal(jkt, wantJKT) {
+	if !equal(key.jkt, wantJKT) {
 		return ErrProofKeyMismatch
 	}
 	if c.nonces != nil {
@@ -217,14 +207,13 @@ func (c *Checker) Check(ctx context.Context, proofs []string, req Request, wantJ
 			return err
 		}
 	}
-	var raw any
-	if err := jwk.Export(key, &raw); err != nil {
-		return ErrProofKey
-	}
-	if _, err := jws.VerifyCompactFast(raw, []byte(proof), alg); err != nil {
+	if _, err := jws.VerifyCompactFast(key.pub, []byte(proof), alg); err != nil {
 		return ErrProofSignature
 	}
-	return c.store.Remember(ctx, NewReplayID(jkt, cl.JTI), c.ttl)
+	if !cached {
+		c.keys.put(hdr.JWK, key) // only keys that have signed a proof
+	}
+	return c.store.Remember(ctx, NewReplayID(key.jkt, cl.JTI), c.ttl)
 }
 
 // onlyProof returns the single DPoP header value. Envoy joins repeated
@@ -242,17 +231,33 @@ func onlyProof(proofs []string) (string, error) {
 	return strings.TrimSpace(proofs[0]), nil
 }
 
-// publicJWK returns the jwk header if it is an asymmetric public key.
-func publicJWK(hdr jws.Headers) (jwk.Key, error) {
-	key, ok := hdr.JWK()
-	if !ok || key == nil {
-		return nil, ErrProofKey
+// proofHeader are the protected header members that Check reads before
+// the signature. jws.VerifyCompactFast reads alg again and refuses crit and
+// b64, so a header with two different alg members cannot pass.
+type proofHeader struct {
+	Typ string          `json:"typ"`
+	Alg string          `json:"alg"`
+	JWK json.RawMessage `json:"jwk"`
+}
+
+// splitProof decodes the header and payload of a compact JWS. Only the
+// parsing is done here; the jwk is parsed and the signature checked by jwx.
+func splitProof(proof string) (proofHeader, []byte, error) {
+	var h proofHeader
+	first := strings.IndexByte(proof, '.')
+	last := strings.LastIndexByte(proof, '.')
+	if first < 0 || first == last || strings.IndexByte(proof[first+1:last], '.') >= 0 {
+		return h, nil, ErrProofMalformed
 	}
-	private, err := jwk.IsPrivateKey(key)
-	if err != nil || private { // symmetric keys are not asymmetric: err
-		return nil, ErrProofKey
+	hb, err := base64.RawURLEncoding.DecodeString(proof[:first])
+	if err != nil || json.Unmarshal(hb, &h) != nil {
+		return h, nil, ErrProofMalformed
 	}
-	return key, nil
+	payload, err := base64.RawURLEncoding.DecodeString(proof[first+1 : last])
+	if err != nil {
+		return h, nil, ErrProofMalformed
+	}
+	return h, payload, nil
 }
 
 // checkHTU compares the proof's htu with the request URL, both normalized.

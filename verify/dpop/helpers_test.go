@@ -21,10 +21,19 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokengate/tokengate/keys"
 )
+
+// quietLogger drops go-redis's own log lines (dial failures the tests
+// provoke on purpose); the errors still reach the tests.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quietLogger{}) }
 
 // testNow is the fixed clock of the checker tests.
 var testNow = time.Unix(1_800_000_000, 0)
