@@ -27,15 +27,33 @@ var (
 	// ErrCertificateBindingMismatch: 401 invalid_token, the client
 	// certificate is not the token's cnf.x5t#S256.
 	ErrCertificateBindingMismatch = newError(dpop.CodeCertificateMismatch)
+	// ErrCertificateBindingRequired: 401 invalid_token, a
+	// require_mtls_binding route got a token without cnf.x5t#S256.
+	ErrCertificateBindingRequired = newError(dpop.CodeCertificateBindingRequired)
+	// ErrTokenNotDPoPBound: 401 invalid_token, DPoP scheme without cnf.jkt.
+	ErrTokenNotDPoPBound = newError(dpop.CodeTokenNotBound)
+	// ErrDPoPBoundTokenAsBearer: 401 invalid_token, a cnf.jkt token sent
+	// as Bearer (downgrade).
+	ErrDPoPBoundTokenAsBearer = newError(dpop.CodeBoundTokenAsBearer)
+	// ErrDPoPRequired: 401 invalid_token, Bearer on a require_dpop route.
+	ErrDPoPRequired = newError(dpop.CodeDPoPRequired)
+	// ErrConfirmationMalformed: 401 invalid_token, cnf is not an object of
+	// strings.
+	ErrConfirmationMalformed = newError(dpop.CodeConfirmationMalformed)
 )
 
 // dpopSentinels maps each dpop code to its verify sentinel.
 var dpopSentinels = map[string]*Error{
-	dpop.CodeInvalidProof:           ErrDPoPProofInvalid,
-	dpop.CodeUseNonce:               ErrDPoPNonceRequired,
-	dpop.CodeReplayStoreUnavailable: ErrDPoPReplayStoreUnavailable,
-	dpop.CodeCertificateMissing:     ErrClientCertificateMissing,
-	dpop.CodeCertificateMismatch:    ErrCertificateBindingMismatch,
+	dpop.CodeInvalidProof:               ErrDPoPProofInvalid,
+	dpop.CodeUseNonce:                   ErrDPoPNonceRequired,
+	dpop.CodeReplayStoreUnavailable:     ErrDPoPReplayStoreUnavailable,
+	dpop.CodeCertificateMissing:         ErrClientCertificateMissing,
+	dpop.CodeCertificateMismatch:        ErrCertificateBindingMismatch,
+	dpop.CodeCertificateBindingRequired: ErrCertificateBindingRequired,
+	dpop.CodeTokenNotBound:              ErrTokenNotDPoPBound,
+	dpop.CodeBoundTokenAsBearer:         ErrDPoPBoundTokenAsBearer,
+	dpop.CodeDPoPRequired:               ErrDPoPRequired,
+	dpop.CodeConfirmationMalformed:      ErrConfirmationMalformed,
 }
 
 // FromDPoP wraps an error of the dpop package in the matching verify

@@ -24,6 +24,11 @@ func TestFromDPoP(t *testing.T) {
 		{dpop.ErrReplayStoreFull, ErrDPoPReplayStoreUnavailable, true},
 		{dpop.ErrCertificateMalformed, ErrClientCertificateMissing, false},
 		{dpop.ErrCertificateMismatch, ErrCertificateBindingMismatch, false},
+		{dpop.ErrCertificateBindingRequired, ErrCertificateBindingRequired, false},
+		{dpop.ErrTokenNotBound, ErrTokenNotDPoPBound, false},
+		{dpop.ErrBoundTokenAsBearer, ErrDPoPBoundTokenAsBearer, false},
+		{dpop.ErrDPoPRequired, ErrDPoPRequired, false},
+		{dpop.ErrConfirmationMalformed, ErrConfirmationMalformed, false},
 		{errors.New("other"), ErrDPoPProofInvalid, false},
 	}
 	for _, tt := range tests {
@@ -35,4 +40,20 @@ func TestFromDPoP(t *testing.T) {
 	}
 	assert.Equal(t, "invalid_dpop_proof", Code(FromDPoP(dpop.ErrProofURI)))
 	assert.NoError(t, FromDPoP(nil))
+}
+
+// TestFromDPoPCoversEveryCode: every code the dpop package defines has its
+// verify sentinel.
+func TestFromDPoPCoversEveryCode(t *testing.T) {
+	for _, code := range []string{
+		dpop.CodeInvalidProof, dpop.CodeUseNonce, dpop.CodeReplayStoreUnavailable,
+		dpop.CodeCertificateMissing, dpop.CodeCertificateMismatch, dpop.CodeCertificateBindingRequired,
+		dpop.CodeTokenNotBound, dpop.CodeBoundTokenAsBearer, dpop.CodeDPoPRequired, dpop.CodeConfirmationMalformed,
+	} {
+		s, ok := dpopSentinels[code]
+		if assert.True(t, ok, code) {
+			assert.Equal(t, code, s.Code())
+		}
+	}
+	assert.Len(t, dpopSentinels, 10)
 }

@@ -22,6 +22,21 @@ const (
 	// CodeCertificateMismatch: the client certificate is not the one the
 	// token is bound to (cnf.x5t#S256). Answer 401 invalid_token.
 	CodeCertificateMismatch = "certificate_binding_mismatch"
+	// CodeCertificateBindingRequired: a require_mtls_binding route got a
+	// token without cnf.x5t#S256. Answer 401 invalid_token.
+	CodeCertificateBindingRequired = "certificate_binding_required"
+	// CodeTokenNotBound: a token presented with the DPoP scheme has no
+	// cnf.jkt. Answer 401 invalid_token (contract section 11).
+	CodeTokenNotBound = "token_not_dpop_bound"
+	// CodeBoundTokenAsBearer: a DPoP-bound token (cnf.jkt) presented as
+	// Bearer, a downgrade. Answer 401 invalid_token with a DPoP challenge.
+	CodeBoundTokenAsBearer = "dpop_bound_token_as_bearer"
+	// CodeDPoPRequired: a require_dpop route got a Bearer token. Answer 401
+	// invalid_token with a DPoP challenge.
+	CodeDPoPRequired = "dpop_required"
+	// CodeConfirmationMalformed: the token's cnf member is not an object
+	// of strings. Answer 401 invalid_token.
+	CodeConfirmationMalformed = "cnf_malformed"
 )
 
 // Error is a failure with a stable code and a finer reason. Code() is safe
@@ -76,26 +91,32 @@ var (
 	ErrReplayStoreUnavailable = &Error{code: CodeReplayStoreUnavailable, unavailable: true}
 	ErrCertificateMissing     = &Error{code: CodeCertificateMissing}
 	ErrCertificateMismatch    = &Error{code: CodeCertificateMismatch}
+
+	// Presentation rules: which scheme and binding a token needs.
+	ErrCertificateBindingRequired = &Error{code: CodeCertificateBindingRequired}
+	ErrTokenNotBound              = &Error{code: CodeTokenNotBound}
+	ErrBoundTokenAsBearer         = &Error{code: CodeBoundTokenAsBearer}
+	ErrDPoPRequired               = &Error{code: CodeDPoPRequired}
+	ErrConfirmationMalformed      = &Error{code: CodeConfirmationMalformed}
 )
 
 // The reason sentinels. Each matches its class with errors.Is.
 var (
 	// Proof rules (class ErrInvalidProof).
-	ErrProofMissing        = reasonError(ErrInvalidProof, "missing")         // no DPoP header
-	ErrProofCount          = reasonError(ErrInvalidProof, "multiple")        // more than one DPoP header
-	ErrProofMalformed      = reasonError(ErrInvalidProof, "malformed")       // not one compact JWS, bad JSON, missing claim
-	ErrProofType           = reasonError(ErrInvalidProof, "typ")             // typ is not dpop+jwt
-	ErrProofAlgorithm      = reasonError(ErrInvalidProof, "alg")             // alg not allowed (none, HS*, unlisted)
-	ErrProofKey            = reasonError(ErrInvalidProof, "jwk")             // jwk missing, private, symmetric or unfit for alg
-	ErrProofSignature      = reasonError(ErrInvalidProof, "signature")       // signature does not verify with jwk
-	ErrProofMethod         = reasonError(ErrInvalidProof, "htm")             // htm is not the request method
-	ErrProofURI            = reasonError(ErrInvalidProof, "htu")             // htu is not the request URI
-	ErrProofExpired        = reasonError(ErrInvalidProof, "iat_stale")       // iat older than max age + skew
-	ErrProofIssuedInFuture = reasonError(ErrInvalidProof, "iat_future")      // iat later than now + skew
-	ErrProofTokenHash      = reasonError(ErrInvalidProof, "ath")             // ath missing or not SHA-256 of the token
-	ErrProofKeyMismatch    = reasonError(ErrInvalidProof, "jkt_mismatch")    // jwk thumbprint is not cnf.jkt
-	ErrProofReplayed       = reasonError(ErrInvalidProof, "jti_replayed")    // jti seen inside the window
-	ErrTokenNotBound       = reasonError(ErrInvalidProof, "token_not_bound") // no cnf.jkt to compare with
+	ErrProofMissing        = reasonError(ErrInvalidProof, "missing")      // no DPoP header
+	ErrProofCount          = reasonError(ErrInvalidProof, "multiple")     // more than one DPoP header
+	ErrProofMalformed      = reasonError(ErrInvalidProof, "malformed")    // not one compact JWS, bad JSON, missing claim
+	ErrProofType           = reasonError(ErrInvalidProof, "typ")          // typ is not dpop+jwt
+	ErrProofAlgorithm      = reasonError(ErrInvalidProof, "alg")          // alg not allowed (none, HS*, unlisted)
+	ErrProofKey            = reasonError(ErrInvalidProof, "jwk")          // jwk missing, private, symmetric or unfit for alg
+	ErrProofSignature      = reasonError(ErrInvalidProof, "signature")    // signature does not verify with jwk
+	ErrProofMethod         = reasonError(ErrInvalidProof, "htm")          // htm is not the request method
+	ErrProofURI            = reasonError(ErrInvalidProof, "htu")          // htu is not the request URI
+	ErrProofExpired        = reasonError(ErrInvalidProof, "iat_stale")    // iat older than max age + skew
+	ErrProofIssuedInFuture = reasonError(ErrInvalidProof, "iat_future")   // iat later than now + skew
+	ErrProofTokenHash      = reasonError(ErrInvalidProof, "ath")          // ath missing or not SHA-256 of the token
+	ErrProofKeyMismatch    = reasonError(ErrInvalidProof, "jkt_mismatch") // jwk thumbprint is not cnf.jkt
+	ErrProofReplayed       = reasonError(ErrInvalidProof, "jti_replayed") // jti seen inside the window
 
 	// Nonce rules (class ErrUseNonce). The errors Check returns carry the
 	// nonce to send; see NonceOf.
