@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,12 +144,12 @@ func (c *Checker) Nonce() string {
 
 // proofClaims are the proof's payload members that Check reads.
 type proofClaims struct {
-	JTI   string      `json:"jti"`
-	HTM   string      `json:"htm"`
-	HTU   string      `json:"htu"`
-	IAT   json.Number `json:"iat"`
-	ATH   *string     `json:"ath"`
-	Nonce string      `json:"nonce"`
+	JTI   string          `json:"jti"`
+	HTM   string          `json:"htm"`
+	HTU   string          `json:"htu"`
+	IAT   json.RawMessage `json:"iat"`
+	ATH   *string         `json:"ath"`
+	Nonce string          `json:"nonce"`
 }
 
 // Check checks the DPoP header values of one request against the request
@@ -273,10 +274,14 @@ func checkHTU(htu, reqURL string) error {
 	return nil
 }
 
-// checkIAT keeps iat inside [now-maxAge-skew, now+skew].
-func (c *Checker) checkIAT(n json.Number) error {
-	f, err := n.Float64()
-	if n == "" || err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+// checkIAT keeps iat, a JSON number (NumericDate), inside
+// [now-maxAge-skew, now+skew]. A quoted number is malformed.
+func (c *Checker) checkIAT(raw json.RawMessage) error {
+	if len(raw) == 0 || raw[0] != '-' && !isDigit(raw[0]) {
+		return ErrProofMalformed
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return ErrProofMalformed
 	}
 	now := float64(c.now().UnixNano()) / 1e9
