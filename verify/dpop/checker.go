@@ -69,7 +69,7 @@ type Checker struct {
 	nonces *Nonces
 	store  ReplayStore
 	now    func() time.Time
-	keys   *keyCache
+	heads  *headCache
 }
 
 // Request is what one request offers to a proof.
@@ -99,7 +99,7 @@ func NewChecker(cfg Config) (*Checker, error) {
 		nonces: cfg.Nonces,
 		store:  cfg.Store,
 		now:    cfg.Now,
-		keys:   newKeyCache(maxCachedKeys),
+		heads:  newHeadCache(maxCachedHeads),
 	}
 	for _, n := range names {
 		if !contains(asymmetric, n) {
@@ -166,20 +166,15 @@ func (c *Checker) Check(ctx context.Context, proofs []string, req Request, wantJ
 	if wantJKT == "" {
 		return ErrTokenNotBound
 	}
-	hdr, payload, err := splitProof(proof)
+	hseg, payload, err := splitProof(proof)
 	if err != nil {
 		return err
 	}
-	if !strings.EqualFold(hdr.Typ, ProofType) {
-		return ErrProofType
-	}
-	alg, ok := c.algs[hdr.Alg]
-	if !ok {
-		return ErrProofAlgorithm
-	}
-	key, cached, err := c.keys.get(hdr.JWK)
-	if err != nil {
-		return err
+	head, cached := c.heads.get(hseg)
+	if !cached {
+		if head, err = c.parseHead(hseg); err != nil {
+			return err
+		}
 	}
 	var cl proofClaims
 	if err := json.Unmarshal(payload, &cl); err != nil {
@@ -200,7 +195,7 @@ func (c *Checker) Check(ctx context.Context, proofs []string, req Request, wantJ
 	if cl.ATH == nil || !equal(*cl.ATH, TokenHash(req.AccessToken)) {
 		return ErrProofTokenHash
 	}
-	if !equal(key.jkt, wantJKT) {
+	if !equal(head.key.jkt, wantJKT) {
 		return ErrProofKeyMismatch
 	}
 	if c.nonces != nil {
@@ -208,13 +203,13 @@ func (c *Checker) Check(ctx context.Context, proofs []string, req Request, wantJ
 			return err
 		}
 	}
-	if _, err := jws.VerifyCompactFast(key.pub, []byte(proof), alg); err != nil {
+	if _, err := jws.VerifyCompactFast(head.key.pub, []byte(proof), head.alg); err != nil {
 		return ErrProofSignature
 	}
 	if !cached {
-		c.keys.put(hdr.JWK, key) // only keys that have signed a proof
+		c.heads.put(hseg, head) // only headers whose key has signed a proof
 	}
-	return c.store.Remember(ctx, NewReplayID(key.jkt, cl.JTI), c.ttl)
+	return c.store.Remember(ctx, NewReplayID(head.key.jkt, cl.JTI), c.ttl)
 }
 
 // onlyProof returns the single DPoP header value. Envoy joins repeated
@@ -241,24 +236,42 @@ type proofHeader struct {
 	JWK json.RawMessage `json:"jwk"`
 }
 
-// splitProof decodes the header and payload of a compact JWS. Only the
-// parsing is done here; the jwk is parsed and the signature checked by jwx.
-func splitProof(proof string) (proofHeader, []byte, error) {
-	var h proofHeader
+// splitProof splits a compact JWS into its header segment (still base64)
+// and its decoded payload. Only the parsing is done here; the jwk is parsed
+// and the signature checked by jwx.
+func splitProof(proof string) (string, []byte, error) {
 	first := strings.IndexByte(proof, '.')
 	last := strings.LastIndexByte(proof, '.')
 	if first < 0 || first == last || strings.IndexByte(proof[first+1:last], '.') >= 0 {
-		return h, nil, ErrProofMalformed
-	}
-	hb, err := base64.RawURLEncoding.DecodeString(proof[:first])
-	if err != nil || json.Unmarshal(hb, &h) != nil {
-		return h, nil, ErrProofMalformed
+		return "", nil, ErrProofMalformed
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(proof[first+1 : last])
 	if err != nil {
-		return h, nil, ErrProofMalformed
+		return "", nil, ErrProofMalformed
 	}
-	return h, payload, nil
+	return proof[:first], payload, nil
+}
+
+// parseHead decodes a protected header segment and checks typ, alg and
+// jwk, in that order.
+func (c *Checker) parseHead(seg string) (proofHead, error) {
+	var h proofHeader
+	hb, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil || json.Unmarshal(hb, &h) != nil {
+		return proofHead{}, ErrProofMalformed
+	}
+	if !strings.EqualFold(h.Typ, ProofType) {
+		return proofHead{}, ErrProofType
+	}
+	alg, ok := c.algs[h.Alg]
+	if !ok {
+		return proofHead{}, ErrProofAlgorithm
+	}
+	key, err := parseProofKey(h.JWK)
+	if err != nil {
+		return proofHead{}, err
+	}
+	return proofHead{alg: alg, key: key}, nil
 }
 
 // checkHTU compares the proof's htu with the request URL, both normalized.

@@ -276,7 +276,7 @@ func TestErrorMatching(t *testing.T) {
 	assert.Equal(t, `"invalid_dpop_proof"`, string(b))
 }
 
-// TestCheckKeyCache: a cached key still has every signature checked, and
+// TestCheckKeyCache: a cached header and key still has every signature checked, and
 // the cache stays bounded.
 func TestCheckKeyCache(t *testing.T) {
 	c := newTestChecker(t, nil)
@@ -284,16 +284,16 @@ func TestCheckKeyCache(t *testing.T) {
 	jkt := jktOf(t, es)
 	ctx := context.Background()
 	require.NoError(t, c.Check(ctx, []string{makeProof(t, proofSpec{})}, testRequest(), jkt))
-	require.EqualValues(t, 1, c.keys.n.Load(), "key cached after a valid proof")
+	require.EqualValues(t, 1, c.heads.n.Load(), "header cached after a valid proof")
 
 	forged := makeProof(t, proofSpec{key: keyFor(t, "other"), jwk: mustPub(t, es)})
 	require.ErrorIs(t, c.Check(ctx, []string{forged}, testRequest(), jkt), ErrProofSignature)
 	require.NoError(t, c.Check(ctx, []string{makeProof(t, proofSpec{})}, testRequest(), jkt))
-	require.EqualValues(t, 1, c.keys.n.Load(), "hit, no second entry")
+	require.EqualValues(t, 1, c.heads.n.Load(), "hit, no second entry")
 
-	small := newKeyCache(2)
+	small := newHeadCache(2)
 	for i := 0; i < 5; i++ {
-		small.put([]byte{byte('a' + i)}, proofKey{jkt: "x"})
+		small.put(string(rune('a'+i)), proofHead{key: proofKey{jkt: "x"}})
 	}
 	n := 0
 	small.store.Load().Range(func(any, any) bool { n++; return true })

@@ -62,7 +62,7 @@ func FuzzNormalizeHTU(f *testing.F) {
 		}
 		again, err := NormalizeHTU(got, false)
 		if err != nil || again != got {
-			t.Fatalf("not idempotent: %q -> %q -> %q (%v)", in, got, again, err)
+			t.Fatalf("not idempotent: %.200q -> %.200q -> %.200q (%v)", in, got, again, err)
 		}
 	})
 }

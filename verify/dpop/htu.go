@@ -67,7 +67,11 @@ func NormalizeHTU(raw string, dropQuery bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return scheme + "://" + host + p, nil
+	out := scheme + "://" + host + p
+	if len(out) > maxURILen { // percent-encoding can triple the length
+		return "", errURI
+	}
+	return out, nil
 }
 
 // normalizeAuthority lower-cases the host and drops a default or empty port.

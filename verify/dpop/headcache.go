@@ -7,11 +7,12 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
-// maxCachedKeys bounds the proof-key cache.
-const maxCachedKeys = 10_000
+// maxCachedHeads bounds the proof-header cache.
+const maxCachedHeads = 10_000
 
 // proofKey is a parsed jwk header: the public key to verify with and its
 // RFC 7638 thumbprint.
@@ -20,37 +21,45 @@ type proofKey struct {
 	jkt string // base64url SHA-256 thumbprint
 }
 
-// keyCache maps the exact bytes of a jwk header to its parsed key, so that
-// a client's stream of proofs parses its key once. It caches parsing only:
-// every proof's signature is still verified. Entries are added only for
-// keys that have signed a valid proof; when full, the cache starts over.
-type keyCache struct {
+// proofHead is a checked protected header: its algorithm (allowed) and
+// its jwk (an asymmetric public key).
+type proofHead struct {
+	alg jwa.SignatureAlgorithm
+	key proofKey
+}
+
+// headCache maps the exact base64 protected-header segment of a proof to
+// its checked header, so that a client's stream of proofs (same typ, alg
+// and jwk each time) decodes and parses its header once. It caches parsing
+// only: every proof's signature, claims and jti are still checked. Entries
+// are added only for headers whose key has signed a valid proof; when
+// full, the cache starts over.
+type headCache struct {
 	max   int64
 	n     atomic.Int64
 	store atomic.Pointer[sync.Map]
 }
 
-func newKeyCache(max int) *keyCache {
-	c := &keyCache{max: int64(max)}
+func newHeadCache(max int) *headCache {
+	c := &headCache{max: int64(max)}
 	c.store.Store(new(sync.Map))
 	return c
 }
 
-// get returns the key of a jwk header and whether it came from the cache.
-func (c *keyCache) get(raw json.RawMessage) (proofKey, bool, error) {
-	if v, ok := c.store.Load().Load(string(raw)); ok {
-		return v.(proofKey), true, nil
+// get returns the cached header of seg, if any.
+func (c *headCache) get(seg string) (proofHead, bool) {
+	if v, ok := c.store.Load().Load(seg); ok {
+		return v.(proofHead), true
 	}
-	k, err := parseProofKey(raw)
-	return k, false, err
+	return proofHead{}, false
 }
 
-func (c *keyCache) put(raw json.RawMessage, k proofKey) {
+func (c *headCache) put(seg string, h proofHead) {
 	if c.n.Add(1) > c.max {
 		c.store.Store(new(sync.Map))
 		c.n.Store(1)
 	}
-	c.store.Load().Store(string(raw), k)
+	c.store.Load().Store(seg, h)
 }
 
 // parseProofKey parses the jwk header with jwx and accepts only an
