@@ -49,16 +49,16 @@ nginx:
 		elif [ "$$CI" = true ]; then echo "nginx install failed"; exit 1; \
 		else echo "nginx not installed: the nginx forward-auth e2e test will skip"; fi; }
 
-## redis: install redis-server (Debian package) for the shared DPoP replay-store tests, unless it is there
-# (root or sudo needed; outside CI a failed install only skips those tests). The
-# package's own daemon is stopped again: the tests run their own redis-server.
+## redis: install redis-server (Debian package) for the tests that run their own redis, unless
+# it is there. The package's own daemon is stopped and disabled: the tests start their own.
 redis:
 	@command -v redis-server >/dev/null || test -x /usr/bin/redis-server || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		if $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server; then \
 			$$SUDO service redis-server stop >/dev/null 2>&1 || true; \
+			$$SUDO systemctl disable redis-server >/dev/null 2>&1 || true; \
 		elif [ "$$CI" = true ]; then echo "redis-server install failed"; exit 1; \
-		else echo "redis-server not installed: the redis replay-store tests will skip"; fi; }
+		else echo "redis-server not installed: the tests that need it will skip"; fi; }
 
 vet:
 	$(GO) vet ./...
