@@ -155,7 +155,7 @@ test: envoy nginx chromium redis podman image envoy-image vet fmt-check
 jsonv2:
 	GOEXPERIMENT=jsonv2 $(GO) test -race -count=1 -run 'JSONv2' ./verify/
 
-unit:
+unit: redis
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 	$(MAKE) jsonv2
 
@@ -178,8 +178,8 @@ fuzz:
 	done
 
 ## bench: micro-benchmarks, then the load harness (gRPC, memory, through Envoy, introspection) rewriting docs/benchmarks.md
-bench: envoy build
-	$(GO) test -run='^$$' -bench=. -benchmem ./verify/ ./authz/ ./server/
+bench: envoy redis build
+	$(GO) test -run='^$$' -bench=. -benchmem ./verify/ ./verify/dpop/ ./authz/ ./server/... ./upstream/
 	$(GO) build -o bin/bench ./internal/bench
 	bin/bench -out docs/benchmarks.md
 

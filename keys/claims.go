@@ -18,6 +18,10 @@ var protectedClaims = []string{
 // scopeClaim is the claim carrying MintOptions.Scope.
 const scopeClaim = "scope"
 
+// cnfClaim is the confirmation claim carrying MintOptions.CnfJKT and CnfX5T
+// (RFC 7800; members jkt of RFC 9449 and x5t#S256 of RFC 8705).
+const cnfClaim = "cnf"
+
 // claimValue is one claim Mint sets itself.
 type claimValue struct {
 	name string
@@ -56,7 +60,7 @@ func buildToken(o MintOptions) (jwt.Token, error) {
 	// One audience is serialized as a plain string rather than an array.
 	tok.Options().Enable(jwt.FlattenAudience)
 	for _, name := range slices.Sorted(maps.Keys(o.Claims)) {
-		if err := checkExtraClaim(name, o.Scope); err != nil {
+		if err := checkExtraClaim(name, o); err != nil {
 			return nil, err
 		}
 		if err := tok.Set(name, o.Claims[name]); err != nil {
@@ -73,6 +77,9 @@ func buildToken(o MintOptions) (jwt.Token, error) {
 	if o.Scope != "" {
 		std = append(std, claimValue{scopeClaim, o.Scope})
 	}
+	if cnf := confirmation(o); cnf != nil {
+		std = append(std, claimValue{cnfClaim, cnf})
+	}
 	for _, c := range std {
 		if err := tok.Set(c.name, c.v); err != nil {
 			return nil, fmt.Errorf("claim %q: %w", c.name, err)
@@ -81,8 +88,23 @@ func buildToken(o MintOptions) (jwt.Token, error) {
 	return tok, nil
 }
 
+// confirmation returns the cnf claim for o, or nil when o binds nothing.
+func confirmation(o MintOptions) map[string]any {
+	if o.CnfJKT == "" && o.CnfX5T == "" {
+		return nil
+	}
+	cnf := map[string]any{}
+	if o.CnfJKT != "" {
+		cnf["jkt"] = o.CnfJKT
+	}
+	if o.CnfX5T != "" {
+		cnf["x5t#S256"] = o.CnfX5T
+	}
+	return cnf
+}
+
 // checkExtraClaim rejects extra claims that would replace a claim Mint sets.
-func checkExtraClaim(name, scope string) error {
+func checkExtraClaim(name string, o MintOptions) error {
 	if name == "" {
 		return errors.New("extra claim name must not be empty")
 	}
@@ -91,8 +113,11 @@ func checkExtraClaim(name, scope string) error {
 			return fmt.Errorf("extra claim %q may not override the standard claim", name)
 		}
 	}
-	if name == scopeClaim && scope != "" {
+	if name == scopeClaim && o.Scope != "" {
 		return fmt.Errorf("extra claim %q conflicts with the scope option", name)
+	}
+	if name == cnfClaim && confirmation(o) != nil {
+		return fmt.Errorf("extra claim %q conflicts with the cnf options", name)
 	}
 	return nil
 }

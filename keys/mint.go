@@ -40,6 +40,12 @@ type MintOptions struct {
 	Now time.Time
 	// Type is the "typ" header: "JWT" (the default) or "at+jwt".
 	Type string
+	// CnfJKT binds the token to a DPoP key: the "cnf" claim gets "jkt",
+	// the key's RFC 7638 thumbprint (see KeyThumbprintFile).
+	CnfJKT string
+	// CnfX5T binds the token to a client certificate: the "cnf" claim gets
+	// "x5t#S256" (see CertificateThumbprintFile).
+	CnfX5T string
 }
 
 // Mint loads o.KeyFile, builds a JWT from o and returns it signed in JWS

@@ -45,10 +45,11 @@ func runKeysGenerate(args []string, stdout, stderr io.Writer) int {
 
 // runTokenMint implements `tokengate token mint --key FILE --alg ALG
 // [--kid KID] --iss ISS --aud AUD --sub SUB [--scope "a b"] [--ttl 1h]
-// [--claim k=v ...] [--typ JWT]`. It prints the compact JWS and a newline.
+// [--claim k=v ...] [--typ JWT] [--cnf-jkt JKT | --dpop-key FILE]
+// [--cnf-x5t CERTFILE]`. It prints the compact JWS and a newline.
 func runTokenMint(args []string, stdout, stderr io.Writer) int {
 	const name = "tokengate token mint"
-	fs := newFlagSet(name, stderr, `--key FILE --alg ALG [--kid KID] --iss ISS --aud AUD [--aud AUD ...] --sub SUB [--scope "a b"] [--ttl 1h] [--claim k=v ...] [--typ JWT]`)
+	fs := newFlagSet(name, stderr, `--key FILE --alg ALG [--kid KID] --iss ISS --aud AUD [--aud AUD ...] --sub SUB [--scope "a b"] [--ttl 1h] [--claim k=v ...] [--typ JWT] [--cnf-jkt JKT | --dpop-key FILE] [--cnf-x5t CERTFILE]`)
 	var (
 		aud    stringList
 		claims = claimFlag{}
@@ -63,14 +64,33 @@ func runTokenMint(args []string, stdout, stderr io.Writer) int {
 	ttl := fs.Duration("ttl", keys.DefaultTTL, "token lifetime")
 	fs.Var(claims, "claim", "extra claim k=v; v is JSON if it is a number, bool, array or object, else a string; repeatable")
 	typ := fs.String("typ", "JWT", "typ header: JWT or at+jwt")
+	cnfJKT := fs.String("cnf-jkt", "", "bind the token to a DPoP key: cnf.jkt, the key's RFC 7638 thumbprint")
+	dpopKey := fs.String("dpop-key", "", "bind the token to the DPoP key in FILE (PEM private or public key): cnf.jkt is its thumbprint")
+	cnfX5T := fs.String("cnf-x5t", "", "bind the token to the client certificate in FILE (PEM or DER): cnf.x5t#S256")
 	if code, done := parseFlags(fs, args, "key", "alg", "iss", "aud", "sub"); done {
 		return code
+	}
+	if *cnfJKT != "" && *dpopKey != "" {
+		return usageError(fs, "--cnf-jkt and --dpop-key are mutually exclusive")
 	}
 	if !slices.Contains(keys.Algorithms(), *alg) {
 		return fail(stderr, name, "--alg: unsupported algorithm %q (supported: %s)", *alg, strings.Join(keys.Algorithms(), ", "))
 	}
 	if *ttl <= 0 {
 		return fail(stderr, name, "--ttl: must be positive, got %s", *ttl)
+	}
+	jkt, x5t := *cnfJKT, ""
+	if *dpopKey != "" {
+		var err error
+		if jkt, err = keys.KeyThumbprintFile(*dpopKey); err != nil {
+			return fail(stderr, name, "--dpop-key: %v", err)
+		}
+	}
+	if *cnfX5T != "" {
+		var err error
+		if x5t, err = keys.CertificateThumbprintFile(*cnfX5T); err != nil {
+			return fail(stderr, name, "--cnf-x5t: %v", err)
+		}
 	}
 	token, err := keys.Mint(keys.MintOptions{
 		KeyFile:  *key,
@@ -83,6 +103,8 @@ func runTokenMint(args []string, stdout, stderr io.Writer) int {
 		TTL:      *ttl,
 		Claims:   claims,
 		Type:     *typ,
+		CnfJKT:   jkt,
+		CnfX5T:   x5t,
 	})
 	if err != nil {
 		return fail(stderr, name, "%v", err)
