@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/jose"
 	"github.com/tokengate/tokengate/keys"
 	"github.com/tokengate/tokengate/verify"
 )
@@ -185,7 +186,7 @@ func buildVerifier(name string, vc config.Verifier, skew time.Duration, o BuildO
 			Name:       name,
 			Issuer:     vc.Issuer,
 			Audiences:  vc.Audiences,
-			Algorithms: vc.Algorithms,
+			Algorithms: algs(vc.Algorithms),
 			ScopeClaim: vc.ScopeClaim,
 			ClockSkew:  skew,
 			Now:        o.Now,
@@ -358,6 +359,15 @@ func optionProblem(prefix, fallback string, err error) config.Problem {
 		key, msg = fallback, err.Error()
 	}
 	return config.Problem{Path: prefix + "." + key, Msg: msg}
+}
+
+// algs types a configured algorithm list; validation checked the names.
+func algs(names []string) []jose.Alg {
+	out := make([]jose.Alg, 0, len(names))
+	for _, n := range names {
+		out = append(out, jose.Alg(n))
+	}
+	return out
 }
 
 // cacheHook binds a cache name to an OnCache hook (nil stays nil).

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokengate/tokengate/jose"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -179,8 +180,8 @@ func (v *validator) verifier(p string, vc Verifier) {
 			}
 		}
 		for i, a := range vc.Algorithms {
-			if !slices.Contains(SupportedAlgorithms, a) {
-				v.add(fmt.Sprintf("%s.algorithms[%d]", p, i), fmt.Sprintf("%q is not one of %s", a, strings.Join(SupportedAlgorithms, " ")))
+			if _, ok := jose.Lookup(a); !ok {
+				v.add(fmt.Sprintf("%s.algorithms[%d]", p, i), fmt.Sprintf("%q is not one of %s", a, jose.Join(jose.Supported(), " ")))
 			}
 		}
 		for i, a := range vc.Audiences {
@@ -241,9 +242,6 @@ func (vc Verifier) remoteKeys() bool {
 	src := vc.keySources()
 	return len(src) == 0 || (len(src) == 1 && src[0] == "jwks_uri")
 }
-
-// SupportedAlgorithms are the JWS algorithms tokengate verifies.
-var SupportedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
 
 var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
 

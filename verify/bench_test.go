@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/tokengate/tokengate/jose"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -14,7 +15,7 @@ func benchmarkVerify(b *testing.B, alg string) {
 	o := verify.JWTOptions{}
 	if secret, ok := k.pub.([]byte); ok {
 		o.HMACSecret = secret
-		o.Algorithms = []string{alg}
+		o.Algorithms = []jose.Alg{jose.Alg(alg)}
 	} else {
 		o.JWKS = jwksOf(b, k)
 	}

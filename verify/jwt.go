@@ -10,6 +10,8 @@ import (
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
+
+	"github.com/tokengate/tokengate/jose"
 )
 
 // keySource supplies verification keys: a fixed set or a remote JWKS.
@@ -32,7 +34,7 @@ type JWTOptions struct {
 	Issuer    string
 	Audiences []string
 	// Algorithms is the allow-list; empty means the algorithms of the keys.
-	Algorithms []string
+	Algorithms []jose.Alg
 	// ScopeClaim names the claim holding scopes; empty means "scope"
 	// falling back to "scp".
 	ScopeClaim string
@@ -69,10 +71,6 @@ type JWT struct {
 	hmac bool
 }
 
-// hmacMinLen is the shortest secret accepted per HMAC algorithm (RFC 7518
-// section 3.2: a key of the same size as the hash output or larger).
-var hmacMinLen = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
-
 // NewJWT builds a JWT verifier. Its errors start with the name of the
 // offending option's configuration key (for example "algorithms: ...").
 func NewJWT(o JWTOptions) (*JWT, error) {
@@ -94,8 +92,8 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 		v.scopeClaim = ""
 	}
 	for _, name := range o.Algorithms {
-		a, ok := jwa.LookupSignatureAlgorithm(name)
-		if !ok || a == jwa.NoSignature() || !supportedAlg(a) {
+		a, ok := signatureAlg(string(name))
+		if !ok {
 			return nil, fmt.Errorf("algorithms: %q is not a supported signature algorithm", name)
 		}
 		v.allow = append(v.allow, a)
@@ -147,7 +145,7 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 			if !isHMAC(a) {
 				return nil, fmt.Errorf("algorithms: %s cannot be used with an HMAC secret", a)
 			}
-			if n := hmacMinLen[a.String()]; len(o.HMACSecret) < n {
+			if n := minSecret(a); len(o.HMACSecret) < n {
 				return nil, fmt.Errorf("hmac_secret: %d bytes is too short for %s (minimum %d)", len(o.HMACSecret), a, n)
 			}
 		}
@@ -158,15 +156,24 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 	return v, nil
 }
 
-func supportedAlg(a jwa.SignatureAlgorithm) bool {
-	switch a.String() {
-	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512":
-		return true
+// signatureAlg returns jwx's algorithm for a name in tokengate's list.
+func signatureAlg(name string) (jwa.SignatureAlgorithm, bool) {
+	if _, ok := jose.Lookup(name); !ok {
+		return jwa.EmptySignatureAlgorithm(), false
 	}
-	return false
+	return jwa.LookupSignatureAlgorithm(name)
 }
 
-func isHMAC(a jwa.SignatureAlgorithm) bool { return strings.HasPrefix(a.String(), "HS") }
+func isHMAC(a jwa.SignatureAlgorithm) bool {
+	s, _ := jose.Lookup(a.String())
+	return s.Family == jose.HMAC
+}
+
+// minSecret is the shortest secret accepted for an HMAC algorithm.
+func minSecret(a jwa.SignatureAlgorithm) int {
+	s, _ := jose.Lookup(a.String())
+	return s.MinSecret
+}
 
 // Name implements Verifier.
 func (v *JWT) Name() string { return v.name }
@@ -220,11 +227,12 @@ func (v *JWT) Verify(ctx context.Context, t *Token, audiences []string) (*Identi
 	if err := t.Malformed(); err != nil {
 		return nil, err
 	}
+	spec, known := jose.Lookup(t.Alg)
 	alg, ok := jwa.LookupSignatureAlgorithm(t.Alg)
-	if !ok || !supportedAlg(alg) || (v.allow != nil && !slices.Contains(v.allow, alg)) {
+	if !known || !ok || (v.allow != nil && !slices.Contains(v.allow, alg)) {
 		return nil, fmt.Errorf("%w: %q", ErrAlgorithmNotAllowed, truncate(t.Alg))
 	}
-	if isHMAC(alg) != v.hmac {
+	if (spec.Family == jose.HMAC) != v.hmac {
 		// HMAC with a public key (or a public-key algorithm with a shared
 		// secret) never verifies; say so before any key lookup or refetch.
 		return nil, fmt.Errorf("%w: %s does not fit this verifier's keys", ErrAlgorithmNotAllowed, alg)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/jose"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -54,7 +55,7 @@ func TestVerifyAlgorithms(t *testing.T) {
 					o.PublicKeyPEM = k.publicPEM(t)
 				case fromHMAC:
 					o.HMACSecret = k.pub.([]byte)
-					o.Algorithms = []string{tc.alg}
+					o.Algorithms = []jose.Alg{jose.Alg(tc.alg)}
 				}
 				v := newVerifier(t, o)
 				require.True(t, v.Ready(), "static keys are ready at once")
@@ -315,15 +316,15 @@ func TestNewJWTErrors(t *testing.T) {
 		{"no issuer", verify.JWTOptions{JWKS: jwksOf(t, rsaKey)}, "issuer: "},
 		{"no key source", verify.JWTOptions{Issuer: testIssuer}, "jwks_uri: "},
 		{"two key sources", verify.JWTOptions{Issuer: testIssuer, JWKS: jwksOf(t, rsaKey), HMACSecret: secret}, "jwks_uri: "},
-		{"none allowed", verify.JWTOptions{Issuer: testIssuer, JWKS: jwksOf(t, rsaKey), Algorithms: []string{"none"}}, "algorithms: "},
-		{"unknown algorithm", verify.JWTOptions{Issuer: testIssuer, JWKS: jwksOf(t, rsaKey), Algorithms: []string{"RS1"}}, "algorithms: "},
-		{"HMAC with a JWKS URI", verify.JWTOptions{Issuer: testIssuer, JWKSURI: "https://idp.test/jwks", Algorithms: []string{"HS256"}}, "algorithms: "},
+		{"none allowed", verify.JWTOptions{Issuer: testIssuer, JWKS: jwksOf(t, rsaKey), Algorithms: []jose.Alg{"none"}}, "algorithms: "},
+		{"unknown algorithm", verify.JWTOptions{Issuer: testIssuer, JWKS: jwksOf(t, rsaKey), Algorithms: []jose.Alg{"RS1"}}, "algorithms: "},
+		{"HMAC with a JWKS URI", verify.JWTOptions{Issuer: testIssuer, JWKSURI: "https://idp.test/jwks", Algorithms: []jose.Alg{"HS256"}}, "algorithms: "},
 		{"http JWKS URI", verify.JWTOptions{Issuer: testIssuer, JWKSURI: "http://idp.test/jwks"}, "jwks_uri: "},
-		{"RSA with an HMAC secret", verify.JWTOptions{Issuer: testIssuer, HMACSecret: secret, Algorithms: []string{"RS256"}}, "algorithms: "},
+		{"RSA with an HMAC secret", verify.JWTOptions{Issuer: testIssuer, HMACSecret: secret, Algorithms: []jose.Alg{"RS256"}}, "algorithms: "},
 		{"short HS256 secret", verify.JWTOptions{Issuer: testIssuer, HMACSecret: secret[:31]}, "hmac_secret: "},
-		{"short HS512 secret", verify.JWTOptions{Issuer: testIssuer, HMACSecret: secret[:63], Algorithms: []string{"HS512"}}, "hmac_secret: "},
-		{"JWKS without an allowed key", verify.JWTOptions{Issuer: testIssuer, JWKS: jwksOf(t, rsaKey), Algorithms: []string{"ES256"}}, "jwks_file: "},
-		{"PEM key not fitting the allow-list", verify.JWTOptions{Issuer: testIssuer, PublicKeyPEM: ecKey.publicPEM(t), Algorithms: []string{"RS256"}}, "public_key: "},
+		{"short HS512 secret", verify.JWTOptions{Issuer: testIssuer, HMACSecret: secret[:63], Algorithms: []jose.Alg{"HS512"}}, "hmac_secret: "},
+		{"JWKS without an allowed key", verify.JWTOptions{Issuer: testIssuer, JWKS: jwksOf(t, rsaKey), Algorithms: []jose.Alg{"ES256"}}, "jwks_file: "},
+		{"PEM key not fitting the allow-list", verify.JWTOptions{Issuer: testIssuer, PublicKeyPEM: ecKey.publicPEM(t), Algorithms: []jose.Alg{"RS256"}}, "public_key: "},
 		{"PEM garbage", verify.JWTOptions{Issuer: testIssuer, PublicKeyPEM: []byte("not a key")}, "public_key: "},
 		{"JWKS garbage", verify.JWTOptions{Issuer: testIssuer, JWKS: []byte("{")}, "jwks_file: "},
 	}
@@ -362,8 +363,8 @@ func TestVerifyAttacks(t *testing.T) {
 	remoteV := newVerifier(t, verify.JWTOptions{JWKSURI: remote.URL, Remote: verify.RemoteOptions{MinRefetchInterval: time.Hour}})
 	startVerifier(t, remoteV)
 	eventually(t, "remote JWKS loaded", remoteV.Ready)
-	rs256Only := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, trusted), Algorithms: []string{"RS256"}})
-	hsAndRSAllowed := newVerifier(t, verify.JWTOptions{PublicKeyPEM: trusted.publicPEM(t), Algorithms: []string{"RS256", "HS256"}})
+	rs256Only := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, trusted), Algorithms: []jose.Alg{"RS256"}})
+	hsAndRSAllowed := newVerifier(t, verify.JWTOptions{PublicKeyPEM: trusted.publicPEM(t), Algorithms: []jose.Alg{"RS256", "HS256"}})
 	ec384V := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, ec384)})
 	ec384PEM := newVerifier(t, verify.JWTOptions{PublicKeyPEM: ec384.publicPEM(t)})
 	hmacV := newVerifier(t, verify.JWTOptions{HMACSecret: newTestKey(t, "HS256", "h").pub.([]byte)})
