@@ -14,62 +14,6 @@ import (
 	"github.com/tokengate/tokengate/verify"
 )
 
-// Defaults.
-const (
-	DefaultGRPCListen          = ":9191"
-	DefaultHTTPListen          = ":9192"
-	DefaultClockSkew           = 60 * time.Second
-	DefaultJWKSRefresh         = 15 * time.Minute
-	DefaultJWKSMinRefetch      = 10 * time.Second
-	DefaultIntrospectTimeout   = 2 * time.Second
-	DefaultIntrospectCacheTTL  = 60 * time.Second
-	DefaultIntrospectionClient = "basic"
-	DefaultTokenCacheSize      = 100000
-)
-
-func (c *Config) applyDefaults() {
-	if c.Server.GRPCListen == "" {
-		c.Server.GRPCListen = DefaultGRPCListen
-	}
-	if c.Server.HTTPListen == "" {
-		c.Server.HTTPListen = DefaultHTTPListen
-	}
-	if c.Server.TokenCacheSize == nil {
-		size := DefaultTokenCacheSize
-		c.Server.TokenCacheSize = &size
-	}
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
-	}
-	if c.Log.Format == "" {
-		c.Log.Format = "json"
-	}
-	for name, v := range c.Verifiers {
-		switch v.Type {
-		case TypeJWT:
-			if v.remoteKeys() {
-				if v.JWKSRefresh == 0 {
-					v.JWKSRefresh = Duration(DefaultJWKSRefresh)
-				}
-				if v.JWKSMinRefetchInterval == 0 {
-					v.JWKSMinRefetchInterval = Duration(DefaultJWKSMinRefetch)
-				}
-			}
-		case TypeIntrospection:
-			if v.Timeout == 0 {
-				v.Timeout = Duration(DefaultIntrospectTimeout)
-			}
-			if v.CacheTTL == 0 {
-				v.CacheTTL = Duration(DefaultIntrospectCacheTTL)
-			}
-			if v.ClientAuth == "" {
-				v.ClientAuth = DefaultIntrospectionClient
-			}
-		}
-		c.Verifiers[name] = v
-	}
-}
-
 var (
 	namePattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 	headerPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
@@ -195,7 +139,7 @@ func (v *validator) verifier(p string, vc Verifier) {
 		} else {
 			v.remoteURL(p+".introspection_url", vc.IntrospectionURL, vc.AllowInsecureHTTP)
 		}
-		if !slices.Contains([]string{"basic", "post"}, vc.ClientAuth) {
+		if !slices.Contains([]string{verify.ClientAuthBasic, verify.ClientAuthPost}, vc.ClientAuth) {
 			v.add(p+".client_auth", "must be basic or post")
 		}
 	case TypeStatic:

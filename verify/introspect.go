@@ -18,13 +18,6 @@ import (
 	"time"
 )
 
-// Introspection defaults.
-const (
-	DefaultIntrospectionTimeout   = 2 * time.Second
-	DefaultIntrospectionCacheTTL  = 60 * time.Second
-	DefaultIntrospectionCacheSize = 10000
-)
-
 // maxCachedBody bounds the introspection responses kept in the cache: a
 // larger response is served but not cached, so the cache's memory stays
 // bounded by CacheSize times this.
@@ -163,11 +156,11 @@ func NewIntrospection(o IntrospectionOptions) (*Introspection, error) {
 		inflight:  map[cacheKey]*introspectCall{},
 	}
 	switch o.ClientAuth {
-	case "", "basic":
+	case "", ClientAuthBasic:
 		// RFC 6749 section 2.3.1: both parts form-urlencoded before Basic.
 		cred := url.QueryEscape(o.ClientID) + ":" + url.QueryEscape(o.ClientSecret)
 		v.basicAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cred))
-	case "post":
+	case ClientAuthPost:
 	default:
 		return nil, errors.New("client_auth: must be basic or post")
 	}

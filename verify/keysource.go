@@ -30,12 +30,13 @@ func (s staticKeys) start(context.Context)                    {}
 
 // RemoteOptions tunes a remote JWKS.
 type RemoteOptions struct {
-	// Refresh is the background refresh period (default 15m).
+	// Refresh is the background refresh period (default
+	// DefaultJWKSRefresh).
 	Refresh time.Duration
 	// MinRefetchInterval bounds early refetches after an unknown kid
-	// (default 10s).
+	// (default DefaultJWKSMinRefetchInterval).
 	MinRefetchInterval time.Duration
-	// Timeout bounds one fetch (default 5s).
+	// Timeout bounds one fetch (default DefaultJWKSTimeout).
 	Timeout time.Duration
 	// AllowInsecureHTTP permits http:// URLs on non-loopback hosts.
 	AllowInsecureHTTP bool
@@ -95,13 +96,13 @@ func newRemoteKeys(name, rawURL, issuer string, allow []jwa.SignatureAlgorithm, 
 		}
 	}
 	if o.Refresh <= 0 {
-		o.Refresh = 15 * time.Minute
+		o.Refresh = DefaultJWKSRefresh
 	}
 	if o.MinRefetchInterval <= 0 {
-		o.MinRefetchInterval = 10 * time.Second
+		o.MinRefetchInterval = DefaultJWKSMinRefetchInterval
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 5 * time.Second
+		o.Timeout = DefaultJWKSTimeout
 	}
 	if o.Client == nil {
 		o.Client = newHTTPClient(o.Timeout)
