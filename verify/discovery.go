@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -65,12 +64,9 @@ func readMetadata(ctx context.Context, client *http.Client, metadataURL, issuer 
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("answered %s", resp.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+1))
+	body, err := readCapped(resp.Body, "metadata")
 	if err != nil {
 		return "", err
-	}
-	if len(body) > MaxResponseBody {
-		return "", fmt.Errorf("metadata larger than %d bytes", MaxResponseBody)
 	}
 	var doc struct {
 		Issuer  string `json:"issuer"`

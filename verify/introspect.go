@@ -7,13 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -106,8 +104,8 @@ type Introspection struct {
 	cache      *lruCache
 	lastWarned atomic.Int64 // unix nanoseconds of the last failure log line
 
-	mu       sync.Mutex
-	inflight map[cacheKey]*introspectCall
+	// calls shares one request among concurrent verifications of a token.
+	calls flight[cacheKey, *introspected]
 }
 
 // introspected is an active, issuer-checked introspection result. It is
@@ -116,13 +114,6 @@ type introspected struct {
 	id      *Identity
 	aud     []string
 	expires time.Time // when the cache must drop it
-}
-
-// introspectCall is one request shared by concurrent callers.
-type introspectCall struct {
-	done chan struct{}
-	res  *introspected
-	err  error
 }
 
 // NewIntrospection builds an introspection verifier. Its errors start with
@@ -153,7 +144,6 @@ func NewIntrospection(o IntrospectionOptions) (*Introspection, error) {
 		log:       o.Logger,
 		onRequest: o.OnRequest,
 		onCache:   o.OnCache,
-		inflight:  map[cacheKey]*introspectCall{},
 	}
 	switch o.ClientAuth {
 	case "", ClientAuthBasic:
@@ -254,40 +244,24 @@ func (v *Introspection) lookup(ctx context.Context, key cacheKey, raw string) (*
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, err)
 	}
-	v.mu.Lock()
-	c, ok := v.inflight[key]
-	if !ok {
+	detached := context.WithoutCancel(ctx)
+	c := v.calls.do(key, func() (*introspected, error) {
 		// A request that just finished stored its result before leaving
-		// inflight; look again so that it is not repeated.
+		// the flight; look again so that it is not repeated.
 		if res, hit := v.cache.get(key, v.now()); hit {
-			v.mu.Unlock()
 			return res, nil
 		}
-		c = &introspectCall{done: make(chan struct{})}
-		v.inflight[key] = c
-		go v.run(context.WithoutCancel(ctx), key, raw, c)
+		res, cacheable, err := v.introspect(detached, raw)
+		if err == nil && cacheable {
+			v.cache.put(key, res, res.expires)
+		}
+		return res, err
+	})
+	res, err := c.wait(ctx)
+	if err != nil && err == ctx.Err() { // this caller gave up; the call goes on
+		return nil, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, err)
 	}
-	v.mu.Unlock()
-	select {
-	case <-c.done:
-		return c.res, c.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, ctx.Err())
-	}
-}
-
-// run performs one shared request, caches an active result, then releases
-// the waiters.
-func (v *Introspection) run(ctx context.Context, key cacheKey, raw string, c *introspectCall) {
-	res, cacheable, err := v.introspect(ctx, raw)
-	if err == nil && cacheable {
-		v.cache.put(key, res, res.expires)
-	}
-	c.res, c.err = res, err
-	v.mu.Lock()
-	delete(v.inflight, key)
-	v.mu.Unlock()
-	close(c.done)
+	return res, err
 }
 
 // introspectionResponse holds the RFC 7662 members tokengate reads.
@@ -395,15 +369,13 @@ func (v *Introspection) post(ctx context.Context, raw string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+1))
+	body, err := readCapped(resp.Body, "the response")
 	v.onRequest(v.name, time.Since(start))
 	switch {
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("introspection endpoint answered HTTP %d", resp.StatusCode)
 	case err != nil:
-		return nil, fmt.Errorf("reading the response: %w", err)
-	case len(body) > MaxResponseBody:
-		return nil, fmt.Errorf("response larger than %d bytes", MaxResponseBody)
+		return nil, err
 	}
 	return body, nil
 }

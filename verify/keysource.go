@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,9 +15,6 @@ import (
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 )
-
-// MaxResponseBody caps every identity-provider response tokengate reads.
-const MaxResponseBody = 1 << 20
 
 // staticKeys is a key set fixed at start-up.
 type staticKeys struct{ set *keySet }
@@ -64,20 +60,16 @@ type remoteKeys struct {
 
 	set atomic.Pointer[keySet]
 
-	mu       sync.Mutex
-	inflight *fetchCall
+	// fetches holds the one fetch in flight (under the key struct{}{}).
+	fetches flight[struct{}, *keySet]
+	// mu guards lastEarly and lastErr.
+	mu sync.Mutex
 	// lastEarly is when the last early (unknown kid) fetch started; the
 	// initial load and the periodic refresh do not count against the rate
 	// limit, which is "at most one early refetch per MinRefetchInterval".
 	lastEarly time.Time
 	// lastErr is the result of the last completed fetch.
 	lastErr error
-}
-
-type fetchCall struct {
-	done chan struct{}
-	set  *keySet
-	err  error
 }
 
 // newRemoteKeys returns a remote JWKS. With rawURL empty, the JWKS URL is
@@ -205,7 +197,7 @@ func (r *remoteKeys) ready() bool      { return r.set.Load() != nil }
 // still cached: a caller only refetches because those keys did not answer.
 func (r *remoteKeys) refetch(ctx context.Context) (*keySet, error) {
 	r.mu.Lock()
-	c := r.inflight
+	c := r.fetches.running(struct{}{})
 	if c == nil {
 		if time.Since(r.lastEarly) < r.opts.MinRefetchInterval {
 			cur, err := r.set.Load(), r.lastErr
@@ -219,49 +211,32 @@ func (r *remoteKeys) refetch(ctx context.Context) (*keySet, error) {
 			return cur, nil
 		}
 		r.lastEarly = time.Now()
-		c = r.startFetchLocked()
+		c = r.fetch()
 	}
 	r.mu.Unlock()
-	select {
-	case <-c.done:
-		return c.set, c.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return c.wait(ctx)
 }
 
-// startFetchLocked starts one fetch detached from any request, so that a
-// caller giving up does not abort it for the others. A failed fetch keeps
-// the last good keys in use. r.mu must be held.
-func (r *remoteKeys) startFetchLocked() *fetchCall {
-	c := &fetchCall{done: make(chan struct{})}
-	r.inflight = c
-	go func() {
+// fetch returns the fetch in flight, starting one if none is. A failed
+// fetch keeps the last good keys in use.
+func (r *remoteKeys) fetch() *flightCall[*keySet] {
+	return r.fetches.do(struct{}{}, func() (*keySet, error) {
 		set, err := r.download()
 		r.mu.Lock()
 		if err == nil {
 			r.set.Store(set)
 		}
-		r.inflight = nil
 		r.lastErr = err
 		r.mu.Unlock()
 		r.report(err)
-		c.set, c.err = set, err
-		close(c.done)
-	}()
-	return c
+		return set, err
+	})
 }
 
 // fetchNow runs a fetch (sharing one in flight) regardless of the rate limit.
 func (r *remoteKeys) fetchNow() error {
-	r.mu.Lock()
-	c := r.inflight
-	if c == nil {
-		c = r.startFetchLocked()
-	}
-	r.mu.Unlock()
-	<-c.done
-	return c.err
+	_, err := r.fetch().wait(context.Background())
+	return err
 }
 
 // report logs a failed fetch and tells OnFetch the result.
@@ -304,12 +279,9 @@ func (r *remoteKeys) download() (*keySet, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("JWKS endpoint answered %s", resp.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+1))
+	body, err := readCapped(resp.Body, "JWKS")
 	if err != nil {
-		return nil, fmt.Errorf("reading JWKS: %w", err)
-	}
-	if len(body) > MaxResponseBody {
-		return nil, fmt.Errorf("JWKS larger than %d bytes", MaxResponseBody)
+		return nil, err
 	}
 	keys, _, err := keysFromJWKS(body, r.allow)
 	if err != nil {
