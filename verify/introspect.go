@@ -116,18 +116,18 @@ type introspected struct {
 	expires time.Time // when the cache must drop it
 }
 
-// NewIntrospection builds an introspection verifier. Its errors start with
-// the name of the offending option's configuration key (for example
-// "client_id: is required") and never contain the client secret.
+// NewIntrospection builds an introspection verifier. Its errors are
+// *OptionError, naming the offending option's configuration key (for
+// example "client_id"), and never contain the client secret.
 func NewIntrospection(o IntrospectionOptions) (*Introspection, error) {
 	if err := CheckURL(o.URL, o.AllowInsecureHTTP); err != nil {
-		return nil, fmt.Errorf("introspection_url: %w", err)
+		return nil, &OptionError{Key: "introspection_url", Err: err}
 	}
 	if o.ClientID == "" {
-		return nil, errors.New("client_id: is required")
+		return nil, optionErr("client_id", "is required")
 	}
 	if o.ClientSecret == "" {
-		return nil, errors.New("client_secret: is required")
+		return nil, optionErr("client_secret", "is required")
 	}
 	v := &Introspection{
 		name:      o.Name,
@@ -152,7 +152,7 @@ func NewIntrospection(o IntrospectionOptions) (*Introspection, error) {
 		v.basicAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cred))
 	case ClientAuthPost:
 	default:
-		return nil, errors.New("client_auth: must be basic or post")
+		return nil, optionErr("client_auth", "must be basic or post")
 	}
 	if v.timeout <= 0 {
 		v.timeout = DefaultIntrospectionTimeout

@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"slices"
 )
@@ -23,16 +22,16 @@ type Static struct {
 }
 
 // NewStatic builds a static verifier from token values and their identities.
-// Its errors start with the configuration key ("tokens: ...") and never
-// contain a token.
+// Its errors are *OptionError with the key "tokens" and never contain a
+// token.
 func NewStatic(name string, tokens map[string]StaticIdentity) (*Static, error) {
 	if len(tokens) == 0 {
-		return nil, errors.New("tokens: at least one token is required")
+		return nil, optionErr("tokens", "at least one token is required")
 	}
 	v := &Static{name: name}
 	for tok, si := range tokens {
 		if tok == "" {
-			return nil, errors.New("tokens: a token must not be empty")
+			return nil, optionErr("tokens", "a token must not be empty")
 		}
 		v.hashes = append(v.hashes, hashToken(tok))
 		v.ids = append(v.ids, &Identity{Verifier: name, Subject: si.Subject, Scopes: slices.Clone(si.Scopes)})
