@@ -18,7 +18,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build envoy nginx test vet fmt-check unit e2e demo fuzz bench clean
+.PHONY: all build envoy nginx chromium redis test vet fmt-check unit e2e demo fuzz bench clean
 
 all: build
 
@@ -49,6 +49,26 @@ nginx:
 		elif [ "$$CI" = true ]; then echo "nginx install failed"; exit 1; \
 		else echo "nginx not installed: the nginx forward-auth e2e test will skip"; fi; }
 
+## chromium: install Chromium (Debian package) for the browser e2e tests, unless it is there
+# (root or sudo needed; outside CI a failed install only skips those tests).
+chromium:
+	@command -v chromium >/dev/null || test -x /usr/bin/chromium || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		if $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; then :; \
+		elif [ "$$CI" = true ]; then echo "chromium install failed"; exit 1; \
+		else echo "chromium not installed: the browser e2e tests will skip"; fi; }
+
+## redis: install redis-server (Debian package) for the tests that run their own redis, unless
+# it is there. The package's own daemon is stopped and disabled: the tests start their own.
+redis:
+	@command -v redis-server >/dev/null || test -x /usr/bin/redis-server || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		if $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server; then \
+			$$SUDO service redis-server stop >/dev/null 2>&1 || true; \
+			$$SUDO systemctl disable redis-server >/dev/null 2>&1 || true; \
+		elif [ "$$CI" = true ]; then echo "redis-server install failed"; exit 1; \
+		else echo "redis-server not installed: the tests that need it will skip"; fi; }
+
 vet:
 	$(GO) vet ./...
 
@@ -57,14 +77,14 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## test: vet, gofmt, every unit test with -race (fuzz seed corpora included) and the e2e suite through a real Envoy
-test: envoy nginx vet fmt-check
+test: envoy nginx chromium redis vet fmt-check
 	$(GO) test -race -count=1 ./...
 
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 
 ## e2e: only the end-to-end suite (real Envoy, tokengate, mcp-sample)
-e2e: envoy nginx
+e2e: envoy nginx chromium redis
 	$(GO) test -race -count=1 -v ./e2e/
 
 ## demo: Envoy + tokengate + mcp-sample on localhost with a fresh key; Ctrl-C stops all

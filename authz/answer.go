@@ -40,7 +40,20 @@ func (d *Decision) AppendUpstream(dst []Header) []Header {
 	for _, ch := range d.Route.claimHeaders {
 		dst = appendHeader(dst, ch.header, id.Claim(ch.claim))
 	}
+	if d.authorization != "" {
+		dst = append(dst, Header{"authorization", d.authorization})
+	}
+	if d.MCP.Method != "" {
+		dst = appendHeader(dst, HeaderMCPMethod, d.MCP.Method)
+		dst = appendHeader(dst, HeaderMCPName, d.MCP.Name)
+	}
 	return dst
+}
+
+// AppendClientHeaders appends the headers an Allow adds to the upstream's
+// response to the client: the CORS headers of an allowed origin.
+func (d *Decision) AppendClientHeaders(dst []Header) []Header {
+	return appendCORS(dst, d.Origin)
 }
 
 func appendHeader(dst []Header, name, value string) []Header {
@@ -103,27 +116,44 @@ func isSet(set []Header, name string) bool {
 // ResponseHeaders returns the headers of a Deny or Respond answer.
 func (d *Decision) ResponseHeaders() []Header {
 	if d.Kind == Respond {
-		return []Header{{"content-type", "application/json"}, {"cache-control", "max-age=300"}}
+		return d.headers
 	}
 	h := []Header{{"content-type", "application/json"}, {"cache-control", "no-store"}}
-	if d.Route != nil && (d.Status == 400 || d.Status == 401 || d.Status == 403) {
-		errCode, desc := d.oauthError()
+	if errCode, desc := d.oauthError(); d.Route != nil && errCode != "access_denied" && d.Reason != reason.MCPHeaderMismatch &&
+		(d.Status == 400 || d.Status == 401 || d.Status == 403) {
 		h = append(h, Header{"www-authenticate", d.challenge(errCode, desc)})
 	}
 	if d.Status == 503 {
 		h = append(h, Header{"retry-after", RetryAfterSeconds})
 	}
-	return h
+	return appendCORS(h, d.Origin)
 }
 
-// ResponseBody returns the body of a Deny (the OAuth error object) or a
-// Respond (its document).
+// ResponseBody returns the body of a Deny (the OAuth error object, or a
+// JSON-RPC error for a header mismatch) or a Respond (its document).
 func (d *Decision) ResponseBody() []byte {
-	if d.Kind == Respond {
+	switch {
+	case d.Kind == Respond:
 		return d.Body
+	case d.Reason == reason.MCPHeaderMismatch:
+		id := d.MCP.ID
+		if len(id) == 0 {
+			id = json.RawMessage("null")
+		}
+		body, _ := json.Marshal(struct {
+			JSONRPC string          `json:"jsonrpc"`
+			ID      json.RawMessage `json:"id"`
+			Error   rpcError        `json:"error"`
+		}{"2.0", id, rpcError{-32020, "header mismatch"}})
+		return body
 	}
 	errCode, desc := d.oauthError()
 	return ErrorBody(errCode, desc)
+}
+
+type rpcError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
 }
 
 // ErrorBody is the JSON body of every error answer: an OAuth error code and
@@ -146,6 +176,8 @@ func (d *Decision) oauthError() (errCode, desc string) {
 		return "access_denied", "unknown route in context extension " + RouteContextKey
 	case d.Reason == reason.TokenMissing:
 		return "invalid_request", "missing bearer token"
+	case d.Reason == reason.OriginNotAllowed || d.Reason == reason.MCPOperationDenied || d.Reason == reason.TokenExchangeRefused:
+		return "access_denied", string(d.Reason)
 	case d.Status == 400:
 		return "invalid_request", string(d.Reason)
 	case d.Status == 403:
@@ -172,9 +204,11 @@ func (d *Decision) challenge(errCode, desc string) string {
 	if d.Reason != reason.TokenMissing {
 		param("error", errCode)
 		param("error_description", desc)
-		if errCode == "insufficient_scope" {
-			param("scope", d.Route.scopeParam)
-		}
+	}
+	// The scopes this request needs: on a 403, what to ask for; on a 401,
+	// what to ask for the first time (SEP-835).
+	if d.Scopes != "" && (errCode == "insufficient_scope" || d.Status == 401) {
+		param("scope", d.Scopes)
 	}
 	if d.Route.metadataURL != "" {
 		param("resource_metadata", d.Route.metadataURL)

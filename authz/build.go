@@ -13,6 +13,7 @@ import (
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/jose"
 	"github.com/tokengate/tokengate/keys"
+	"github.com/tokengate/tokengate/upstream"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -33,6 +34,9 @@ type BuildOptions struct {
 	// OnCache is told every cache lookup's result ("hit" or "miss") for the
 	// named cache.
 	OnCache func(cache, result string)
+	// Previous is the policy being replaced (nil at start-up): its
+	// assertion keys stay published until their assertions expire.
+	Previous *Policy
 }
 
 // Build compiles a validated configuration into a Policy. Key files and
@@ -47,7 +51,10 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 	}
 	var probs []config.Problem
 	verifiers := map[string]verify.Verifier{}
-	p := &Policy{byName: map[string]*Route{}, metadata: map[string]*Route{}, tokens: newTokenCache(cfg, o)}
+	p := &Policy{
+		byName: map[string]*Route{}, metadata: map[string]*Route{}, tokens: newTokenCache(cfg, o),
+		broader: broaderScopes(cfg.ScopeHierarchy),
+	}
 	for _, name := range sortedKeys(cfg.Verifiers) {
 		v, prob := buildVerifier(name, cfg.Verifiers[name], cfg.Server.ClockSkew.D(), o)
 		if prob != nil {
@@ -57,7 +64,10 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 		verifiers[name] = v
 		p.verifiers = append(p.verifiers, v)
 	}
-	headerSet := map[string]bool{HeaderSub: true, HeaderIss: true, HeaderScopes: true, HeaderClientID: true, HeaderVerifier: true}
+	headerSet := map[string]bool{
+		HeaderSub: true, HeaderIss: true, HeaderScopes: true, HeaderClientID: true, HeaderVerifier: true,
+		HeaderMCPMethod: true, HeaderMCPName: true,
+	}
 	for _, rc := range cfg.Routes {
 		for h := range rc.ClaimHeaders {
 			headerSet[strings.ToLower(h)] = true
@@ -79,8 +89,24 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 			}
 		}
 	}
+	var prev *upstream.Signer
+	if o.Previous != nil && o.Previous.upstream != nil {
+		prev = o.Previous.upstream.Signer
+	}
+	set, err := upstream.Build(cfg, upstream.Options{Previous: prev, Lookup: o.LookupEnv, Client: o.HTTPClient, Now: o.Now, Logger: o.Logger})
+	var cerr *config.Error
+	switch {
+	case errors.As(err, &cerr):
+		probs = append(probs, cerr.Problems...)
+	case err != nil:
+		probs = append(probs, config.Problem{Path: "assertion", Msg: err.Error()})
+	}
 	if len(probs) > 0 {
 		return nil, &config.Error{Problems: probs}
+	}
+	p.upstream = set
+	for i, r := range p.routes {
+		r.upstream = set.Routes[i]
 	}
 	return p, nil
 }
@@ -120,6 +146,8 @@ func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[s
 		authServers: rc.AuthorizationServers,
 		forwardAuth: rc.ForwardAuthorization,
 		scopeParam:  strings.Join(rc.RequiredScopes, " "),
+		mcp:         compileMCP(rc.MCP),
+		cors:        compileCORS(rc.CORS, rc.Match.Methods),
 	}
 	for _, h := range rc.Match.Hosts {
 		r.hosts = append(r.hosts, strings.ToLower(h))
@@ -155,7 +183,7 @@ func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[s
 		doc := map[string]any{
 			"resource":                 r.resource,
 			"authorization_servers":    nonNil(r.authServers),
-			"scopes_supported":         nonNil(r.required),
+			"scopes_supported":         supportedScopes(rc),
 			"bearer_methods_supported": []string{"header"},
 		}
 		if rc.ResourceName != "" {
@@ -166,6 +194,26 @@ func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[s
 		}
 	}
 	return r, nil
+}
+
+// supportedScopes are the scopes a route's requests may need: its required
+// scopes and every operation rule's, never offline_access.
+func supportedScopes(rc config.Route) []string {
+	out := []string{}
+	add := func(scopes []string) {
+		for _, sc := range scopes {
+			if sc != config.OfflineAccess && !contains(out, sc) {
+				out = append(out, sc)
+			}
+		}
+	}
+	add(rc.RequiredScopes)
+	if rc.MCP != nil {
+		for _, op := range rc.MCP.Operations {
+			add(op.Scopes)
+		}
+	}
+	return out
 }
 
 func nonNil(s []string) []string {

@@ -8,7 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/reason"
+	"github.com/tokengate/tokengate/upstream"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -23,6 +25,9 @@ type Request struct {
 	Scheme string
 	// Headers are the request's headers.
 	Headers Headers
+	// Body is the request body as the proxy forwarded it (possibly only
+	// its start: see mcp.go), or nil.
+	Body []byte
 	// PinnedRoute names the route to use instead of matching, when Pinned
 	// (Envoy's per-route context extension tokengate_route).
 	PinnedRoute string
@@ -95,6 +100,20 @@ type Decision struct {
 	Err error
 	// Body is a Respond's document.
 	Body []byte
+	// Origin is the request's Origin when the route lets it read answers:
+	// every answer then carries CORS headers.
+	Origin string
+	// MCP is the operation of a request that carried one JSON-RPC message
+	// (MCP.Method is empty otherwise).
+	MCP Operation
+	// Scopes are the scopes this request needed, for the challenge.
+	Scopes string
+	// headers are a Respond's headers.
+	headers []Header
+	// authorization is what an Allow sets in the upstream's Authorization
+	// (an assertion or an exchanged token); "" removes it (or, on a route
+	// that forwards it, keeps the client's).
+	authorization string
 }
 
 // Outcome summarizes one decision for observers (metrics, tracing). Every
@@ -176,42 +195,129 @@ func (s *Service) Decide(ctx context.Context, req *Request) Decision {
 	return d
 }
 
-// Decide decides req: the RFC 9728 document if it asks for one, else the
-// route, then the route's verification call.
+// Decide decides req. In order: an RFC 9728 document or a CORS preflight
+// tokengate answers itself, then the route, the Origin check, the
+// credential's presence, the MCP operation, and the route's verification
+// call with the scopes the request needs.
 func (p *Policy) Decide(ctx context.Context, req *Request) Decision {
 	reqPath := PathOnly(req.Path)
-	if req.Method == "GET" && strings.HasPrefix(reqPath, WellKnownPRM) {
+	origin := req.Headers.Get("origin")
+	isPreflight := preflight(req, origin)
+	if strings.HasPrefix(reqPath, WellKnownPRM) && (req.Method == "GET" || isPreflight) {
 		// ".../oauth-protected-resource/mcp/" asks for the same document.
 		if r, ok := p.metadata[strings.TrimSuffix(reqPath, "/")]; ok {
-			return Decision{Kind: Respond, Status: 200, Route: r, Reason: reason.Metadata, Body: r.metadataJSON}
+			if isPreflight {
+				return Decision{Kind: Respond, Status: 204, Route: r, Reason: reason.Preflight, headers: publicPreflight()}
+			}
+			return Decision{Kind: Respond, Status: 200, Route: r, Reason: reason.Metadata, Body: r.metadataJSON, headers: metadataHeaders}
 		}
 	}
 
 	var route *Route
+	host := hostOnly(req.Host)
+	if isPreflight && !req.Pinned {
+		// A preflight asks for the method that will follow.
+		if r := p.match(host, reqPath, req.Headers.Get("access-control-request-method")); r != nil && r.cors != nil {
+			if !r.cors.allows(origin) {
+				return Decision{Kind: Deny, Status: 403, Route: r, Reason: reason.OriginNotAllowed}
+			}
+			return Decision{Kind: Respond, Status: 204, Route: r, Reason: reason.Preflight, headers: r.cors.preflightHeaders(origin, req)}
+		}
+	}
 	if req.Pinned {
 		if route = p.byName[req.PinnedRoute]; route == nil {
 			return Decision{Kind: Deny, Status: 403, Reason: reason.RouteUnknown}
 		}
-	} else if route = p.match(hostOnly(req.Host), reqPath, req.Method); route == nil {
+	} else if route = p.match(host, reqPath, req.Method); route == nil {
 		return Decision{Kind: Deny, Status: 403, Reason: reason.RouteNotFound}
 	}
+	if isPreflight && route.cors != nil {
+		// A pinned route's preflight.
+		if !route.cors.allows(origin) {
+			return Decision{Kind: Deny, Status: 403, Route: route, Reason: reason.OriginNotAllowed}
+		}
+		return Decision{Kind: Respond, Status: 204, Route: route, Reason: reason.Preflight, headers: route.cors.preflightHeaders(origin, req)}
+	}
+	d := Decision{Kind: Allow, Route: route, Scopes: route.scopeParam}
+	if route.cors.allows(origin) {
+		d.Origin = origin
+	}
+	if route.mcp != nil && origin != "" && d.Origin == "" && !sameOrigin(origin, req) {
+		// DNS rebinding: a page of another origin talking to a local server.
+		return d.deny(403, reason.OriginNotAllowed, nil)
+	}
 	if route.anonymous {
-		return Decision{Kind: Allow, Route: route, Reason: reason.Anonymous}
+		d.Reason = reason.Anonymous
+		return d
 	}
 
 	raw, err := bearerToken(req.Headers.Get("authorization"))
 	if err != nil {
-		return denied(route, verify.Result{}, err)
+		return d.denied(verify.Result{}, err)
 	}
-	id, err := route.chain.Verify(ctx, raw, verify.Expect{Scopes: route.required})
+	exp := verify.Expect{Scopes: route.required, Broader: p.broader}
+	if route.mcp != nil && req.Method == "POST" {
+		ops, err := route.mcp.operations(req)
+		switch {
+		case errors.Is(err, errHeaderMismatch):
+			if len(ops) == 1 {
+				d.MCP.ID = ops[0].ID
+			}
+			return d.deny(400, reason.MCPHeaderMismatch, err)
+		case err != nil:
+			return d.deny(400, reason.MCPOperationUnknown, err)
+		}
+		if len(ops) == 1 {
+			d.MCP = ops[0]
+		}
+		var denied bool
+		if exp.Scopes, denied = route.operationScopes(ops); denied {
+			return d.deny(403, reason.MCPOperationDenied, nil)
+		}
+		d.Scopes = strings.Join(exp.Scopes, " ")
+	}
+	id, err := route.chain.Verify(ctx, raw, exp)
 	if err != nil {
-		return denied(route, id, err)
+		return d.denied(id, err)
 	}
-	return Decision{Kind: Allow, Route: route, Reason: reason.OK, Identity: id}
+	d.Reason, d.Identity = reason.OK, id
+	if m := route.upstream.Mode(); m == config.UpstreamAssertion || m == config.UpstreamExchange {
+		return d.upstreamCredential(ctx, raw)
+	}
+	return d
+}
+
+// upstreamCredential sets what the upstream receives instead of the
+// client's token.
+func (d Decision) upstreamCredential(ctx context.Context, raw string) Decision {
+	req := upstream.Request{Token: raw, Identity: d.Identity.Identity(), Expiry: d.Identity.Expiry()}
+	var v string
+	var err error
+	if h, ok := d.Identity.TokenHash(); ok {
+		v, err = d.Route.upstream.AuthorizationHashed(ctx, upstream.TokenHash(h), req)
+	} else {
+		v, err = d.Route.upstream.Authorization(ctx, req)
+	}
+	switch {
+	case err == nil:
+		d.authorization = v
+		return d
+	case errors.Is(err, upstream.ErrExchangeRefused):
+		return d.deny(403, reason.TokenExchangeRefused, err)
+	case upstream.IsUnavailable(err):
+		return d.deny(503, upstream.Code(err), err)
+	}
+	return d.denied(verify.Result{}, err) // the client token expires too soon
+}
+
+// deny turns d into a deny of status for code.
+func (d Decision) deny(status int, code reason.Code, err error) Decision {
+	d.Kind, d.Status, d.Reason, d.Err = Deny, status, code, err
+	return d
 }
 
 // denied maps a verification error to its HTTP status.
-func denied(route *Route, id verify.Result, err error) Decision {
+func (d Decision) denied(id verify.Result, err error) Decision {
 	status := 401
 	switch {
 	case errors.Is(err, verify.ErrRequestMalformed):
@@ -221,5 +327,6 @@ func denied(route *Route, id verify.Result, err error) Decision {
 	case verify.IsUnavailable(err):
 		status = 503
 	}
-	return Decision{Kind: Deny, Status: status, Route: route, Identity: id, Reason: verify.Code(err), Err: err}
+	d.Identity = id
+	return d.deny(status, verify.Code(err), err)
 }

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tokengate/tokengate/upstream"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -24,6 +25,14 @@ const (
 	HeaderClientID = "x-auth-client-id"
 	HeaderVerifier = "x-auth-verifier"
 )
+
+// metadataHeaders are the headers of every RFC 9728 document: public, so
+// any origin may read it.
+var metadataHeaders = []Header{
+	{"content-type", "application/json"},
+	{"cache-control", "max-age=300"},
+	{"access-control-allow-origin", "*"},
+}
 
 // RouteContextKey is the ext_authz per-route context extension that pins a
 // route by name.
@@ -46,7 +55,16 @@ type Policy struct {
 	identityHeaders []string
 	// tokens remembers verified JWTs for every route's chain.
 	tokens *verify.TokenCache
+	// broader maps a scope to the scopes that imply it (scope_hierarchy).
+	broader map[string][]string
+	// upstream holds the assertion keys and every route's upstream
+	// credential.
+	upstream *upstream.Set
 }
+
+// Upstream returns the upstream-credential side of the policy (the
+// assertion JWKS).
+func (p *Policy) Upstream() *upstream.Set { return p.upstream }
 
 // Route is one compiled route.
 type Route struct {
@@ -65,6 +83,9 @@ type Route struct {
 	authServers  []string
 	claimHeaders []claimHeader
 	forwardAuth  bool
+	upstream     *upstream.Route // what the upstream receives in Authorization
+	mcp          *mcpRules       // nil: no mcp block
+	cors         *corsPolicy     // nil: no cors block
 
 	// Precomputed response parts.
 	metadataURL  string
@@ -211,4 +232,56 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// operationScopes returns the scopes a request with ops needs: the route's
+// and every matching rule's, in order and once each. denied reports an
+// operation that no rule names on a route with unlisted: deny.
+func (r *Route) operationScopes(ops []Operation) (scopes []string, denied bool) {
+	scopes = r.required
+	for _, op := range ops {
+		if op.Method == "" {
+			continue // a client's response: the route's scopes
+		}
+		rule := r.mcp.rule(op)
+		if rule == nil {
+			if r.mcp.denyUnlisted {
+				return nil, true
+			}
+			continue
+		}
+		for _, sc := range rule.scopes {
+			if !contains(scopes, sc) {
+				if len(scopes) == len(r.required) {
+					scopes = append([]string(nil), r.required...)
+				}
+				scopes = append(scopes, sc)
+			}
+		}
+	}
+	return scopes, false
+}
+
+// broaderScopes inverts scope_hierarchy: for each scope, every scope that
+// implies it, directly or through others.
+func broaderScopes(h map[string][]string) map[string][]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := map[string][]string{}
+	var walk func(broad, at string, seen map[string]bool)
+	walk = func(broad, at string, seen map[string]bool) {
+		for _, narrow := range h[at] {
+			if seen[narrow] {
+				continue
+			}
+			seen[narrow] = true
+			out[narrow] = append(out[narrow], broad)
+			walk(broad, narrow, seen)
+		}
+	}
+	for _, broad := range sortedKeys(h) {
+		walk(broad, broad, map[string]bool{broad: true})
+	}
+	return out
 }

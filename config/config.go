@@ -14,6 +14,12 @@ type Config struct {
 	Log       Log                 `koanf:"log" yaml:"log"`
 	Verifiers map[string]Verifier `koanf:"verifiers" yaml:"verifiers"`
 	Routes    []Route             `koanf:"routes" yaml:"routes"`
+	// ScopeHierarchy says which scopes a broader scope implies
+	// (transitively): a token with the key holds every listed scope too.
+	ScopeHierarchy map[string][]string `koanf:"scope_hierarchy" yaml:"scope_hierarchy,omitempty"`
+	// Assertion is tokengate's own signing key for upstream assertions
+	// (routes with upstream_token.mode: assertion).
+	Assertion Assertion `koanf:"assertion" yaml:"assertion,omitempty"`
 }
 
 // Server holds the listeners and the clock tolerance.
@@ -117,6 +123,10 @@ type Route struct {
 	ClaimHeaders         map[string]string `koanf:"claim_headers" yaml:"claim_headers,omitempty"`
 	ForwardAuthorization bool              `koanf:"forward_authorization" yaml:"forward_authorization"`
 	AllowAnonymous       bool              `koanf:"allow_anonymous" yaml:"allow_anonymous,omitempty"`
+	MCP                  *MCP              `koanf:"mcp" yaml:"mcp,omitempty"`
+	CORS                 *CORS             `koanf:"cors" yaml:"cors,omitempty"`
+	// UpstreamToken says what the upstream receives in Authorization.
+	UpstreamToken UpstreamToken `koanf:"upstream_token" yaml:"upstream_token,omitempty"`
 }
 
 // Match selects requests for a route.

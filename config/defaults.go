@@ -32,6 +32,9 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "json"
 	}
+	for i := range c.Routes {
+		c.Routes[i].applyMCPDefaults()
+	}
 	for name, v := range c.Verifiers {
 		switch v.Type {
 		case TypeJWT:
@@ -56,4 +59,5 @@ func (c *Config) applyDefaults() {
 		}
 		c.Verifiers[name] = v
 	}
+	c.upstreamDefaults()
 }

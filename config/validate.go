@@ -75,7 +75,10 @@ func (c *Config) Validate() []Problem {
 		}
 		seen[r.Name] = true
 		v.route(p, r, c.Verifiers)
+		v.upstreamToken(p, r, c)
 	}
+	v.scopeHierarchy(c.ScopeHierarchy)
+	v.assertion(c.Assertion)
 	return v.probs
 }
 
@@ -226,10 +229,10 @@ func (v *validator) route(p string, r Route, verifiers map[string]Verifier) {
 		}
 	}
 	for i, sc := range r.RequiredScopes {
-		if !scopePattern.MatchString(sc) {
-			v.add(fmt.Sprintf("%s.required_scopes[%d]", p, i), "must be one scope token: printable ASCII without spaces, '\"' or '\\'")
-		}
+		v.scope(fmt.Sprintf("%s.required_scopes[%d]", p, i), sc)
 	}
+	v.mcp(p, r)
+	v.cors(p, r.CORS)
 	headers := make([]string, 0, len(r.ClaimHeaders))
 	for h := range r.ClaimHeaders {
 		headers = append(headers, h)

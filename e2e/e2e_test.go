@@ -30,7 +30,7 @@ func TestThroughEnvoy(t *testing.T) {
 				for _, tool := range tools.Tools {
 					names = append(names, tool.Name)
 				}
-				assert.ElementsMatch(t, []string{"echo", "whoami"}, names)
+				assert.ElementsMatch(t, []string{"echo", "whoami", "admin_reset"}, names)
 				who := whoami(t, s)
 				assert.Equal(t, "alice", who["x-auth-sub"])
 				assert.Equal(t, "mcp:read mcp:write", who["x-auth-scopes"])
@@ -59,7 +59,7 @@ func TestThroughEnvoy(t *testing.T) {
 	t.Run("no token is 401 with the resource metadata challenge", func(t *testing.T) {
 		resp, body := e.post(t, "/mcp", nil)
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-		assert.Equal(t, `Bearer resource_metadata="`+metadataURL+`"`, resp.Header.Get("WWW-Authenticate"))
+		assert.Equal(t, `Bearer scope="mcp:read", resource_metadata="`+metadataURL+`"`, resp.Header.Get("WWW-Authenticate"))
 		assert.JSONEq(t, `{"error":"invalid_request","error_description":"missing bearer token"}`, body)
 
 		_, err := e.connect(t, nil)
@@ -80,7 +80,7 @@ func TestThroughEnvoy(t *testing.T) {
 		tok := e.mint(t, "rs", "RS256", func(o *keys.MintOptions) { o.Now = time.Now().Add(-3 * time.Hour) })
 		resp, body := e.post(t, "/mcp", map[string]string{"Authorization": "Bearer " + tok})
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-		assert.Equal(t, `Bearer error="invalid_token", error_description="token_expired", resource_metadata="`+metadataURL+`"`,
+		assert.Equal(t, `Bearer error="invalid_token", error_description="token_expired", scope="mcp:read", resource_metadata="`+metadataURL+`"`,
 			resp.Header.Get("WWW-Authenticate"))
 		assert.JSONEq(t, `{"error":"invalid_token","error_description":"token_expired"}`, body)
 		assert.NotContains(t, body, tok)

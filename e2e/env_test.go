@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 
@@ -54,6 +55,11 @@ type envOptions struct {
 	envoyRoutes []envoy.Route
 	// idp, if set, answers the IdP's requests other than /jwks.json.
 	idp http.Handler
+	// topLevel is extra top-level YAML (for example scope_hierarchy).
+	topLevel string
+	// envoyRequestBody makes Envoy send the request body with each check
+	// (with_request_body), for MCP operation rules.
+	envoyRequestBody bool
 }
 
 // newKey generates a key named name with keys.Generate.
@@ -123,6 +129,7 @@ func startEnv(t *testing.T, opts envOptions) *env {
 	s, err := stack.Start(ctx, stack.Options{
 		Tokengate: bins.tokengate, MCPSample: bins.mcpSample, Envoy: bins.envoy,
 		Config: e.cfgPath, Dir: e.dir, Ports: ports, EnvoyRoutes: opts.envoyRoutes,
+		EnvoyRequestBody: opts.envoyRequestBody,
 	})
 	require.NoError(t, err)
 	e.stack = s
@@ -152,6 +159,7 @@ verifiers:
     jwks_uri: ` + e.idp.URL + `/jwks.json
     jwks_min_refetch_interval: 100ms
 ` + e.extraVerifiers + `
+` + opts.topLevel + `
 routes:
   - name: mcp
     match: {path_prefix: /mcp}
@@ -260,6 +268,17 @@ func whoami(t *testing.T, s *mcp.ClientSession) map[string]any {
 	out, ok := res.StructuredContent.(map[string]any)
 	require.True(t, ok, "whoami structured output is %T", res.StructuredContent)
 	return out
+}
+
+// jwtPayload returns the payload of the compact JWS tok as JSON values, as
+// mcp-sample's whoami reports it in authorization_claims.
+func jwtPayload(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	msg, err := jws.Parse([]byte(tok), jws.WithCompact())
+	require.NoError(t, err)
+	var claims map[string]any
+	require.NoError(t, json.Unmarshal(msg.Payload(), &claims))
+	return claims
 }
 
 // whoamiWith connects with tok and returns whoami's answer.

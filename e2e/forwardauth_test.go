@@ -71,7 +71,7 @@ func TestForwardAuth(t *testing.T) {
 				tok := e.mint(t, "rs", "RS256", func(o *keys.MintOptions) { o.Now = time.Now().Add(-3 * time.Hour) })
 				resp, body := e.post(t, "/mcp", bearer(tok))
 				assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-				assert.Equal(t, `Bearer error="invalid_token", error_description="token_expired", resource_metadata="`+metadataURL+`"`,
+				assert.Equal(t, `Bearer error="invalid_token", error_description="token_expired", scope="mcp:read", resource_metadata="`+metadataURL+`"`,
 					resp.Header.Get("WWW-Authenticate"))
 				assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 				assert.JSONEq(t, `{"error":"invalid_token","error_description":"token_expired"}`, body)
@@ -81,7 +81,7 @@ func TestForwardAuth(t *testing.T) {
 			t.Run("no token is 401 with the resource metadata challenge", func(t *testing.T) {
 				resp, body := e.post(t, "/mcp", nil)
 				assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-				assert.Equal(t, `Bearer resource_metadata="`+metadataURL+`"`, resp.Header.Get("WWW-Authenticate"))
+				assert.Equal(t, `Bearer scope="mcp:read", resource_metadata="`+metadataURL+`"`, resp.Header.Get("WWW-Authenticate"))
 				assert.JSONEq(t, `{"error":"invalid_request","error_description":"missing bearer token"}`, body)
 
 				_, err := e.connect(t, nil)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tokengate/tokengate/envoy"
+	"github.com/tokengate/tokengate/internal/browser"
 )
 
 // bins are the binaries built once for the whole suite.
@@ -49,5 +50,7 @@ func runMain(m *testing.M) int {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "e2e: using Envoy %s\n", envoyBin)
+	// The browser tests share one Chromium, started on first use.
+	defer browser.Shutdown()
 	return m.Run()
 }

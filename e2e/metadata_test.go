@@ -56,7 +56,7 @@ func TestProtectedResourceMetadata(t *testing.T) {
 		h := challenge(t).Header.Get("WWW-Authenticate")
 		prefix, metadataURL, ok := strings.Cut(h, `resource_metadata="`)
 		require.True(t, ok, "no resource_metadata in %q", h)
-		require.Equal(t, "Bearer ", prefix)
+		require.Equal(t, `Bearer scope="mcp:read", `, prefix)
 		metadataURL = strings.TrimSuffix(metadataURL, `"`)
 		require.True(t, strings.HasPrefix(metadataURL, e.stack.EnvoyURL()+"/"), "%s is not on Envoy", metadataURL)
 

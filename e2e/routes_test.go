@@ -64,7 +64,7 @@ func TestPinnedRoutesThroughEnvoy(t *testing.T) {
 		tok := e.mint(t, "es", "ES256", func(o *keys.MintOptions) { o.Scope = "mcp:read mcp:admin" })
 		resp, body := e.post(t, "/mcp/admin", bearer(tok))
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-		assert.Equal(t, `Bearer error="invalid_token", error_description="audience_mismatch", resource_metadata="`+adminMetadataURL+`"`,
+		assert.Equal(t, `Bearer error="invalid_token", error_description="audience_mismatch", scope="mcp:admin", resource_metadata="`+adminMetadataURL+`"`,
 			resp.Header.Get("WWW-Authenticate"))
 		assert.JSONEq(t, `{"error":"invalid_token","error_description":"audience_mismatch"}`, body)
 	})
@@ -159,7 +159,7 @@ func TestAnonymousRouteThroughEnvoy(t *testing.T) {
 	assert.Equal(t, map[string]any{
 		"x-auth-sub": "mallory", "x-auth-iss": "https://evil.example", "x-auth-scopes": "mcp:admin",
 		"x-auth-verifier": "idp", "x-auth-client-id": "evil-client", "x-auth-email": "mallory@evil.example",
-		"authorization_present": true,
+		"authorization_present": true, "authorization_scheme": "Bearer", "authorization_claims": jwtPayload(t, tok),
 	}, whoami(t, direct))
 
 	tests := []struct {
@@ -170,7 +170,9 @@ func TestAnonymousRouteThroughEnvoy(t *testing.T) {
 		{"anonymous", "/public", with(nil), map[string]any{"authorization_present": false}},
 		{"anonymous with a token", "/public", with(bearer(tok)), map[string]any{"authorization_present": false}},
 		{"anonymous with another scheme", "/public", with(map[string]string{"Authorization": "Basic YWxpY2U6cHc="}), map[string]any{"authorization_present": false}},
-		{"forward_authorization", "/forward", with(bearer(tok)), map[string]any{"authorization_present": true}},
+		{"forward_authorization", "/forward", with(bearer(tok)), map[string]any{
+			"authorization_present": true, "authorization_scheme": "Bearer", "authorization_claims": jwtPayload(t, tok),
+		}},
 		{"forward_authorization without a token", "/forward", with(nil), map[string]any{"authorization_present": false}},
 	}
 	for _, tc := range tests {

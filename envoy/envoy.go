@@ -43,7 +43,24 @@ type Params struct {
 	// before the catch-all "/" route. Without them the configuration has
 	// the catch-all alone.
 	Routes []Route
+	// WithRequestBody makes the ext_authz filter buffer the request body
+	// and send it with the check (with_request_body), so that tokengate
+	// can read the JSON-RPC message of an MCP request for its operation
+	// rules. At most MaxRequestBytes are buffered; a longer body is sent
+	// truncated (allow_partial_message), and tokengate refuses a POST whose
+	// operation it cannot determine. The bytes go as raw_body
+	// (pack_as_bytes).
+	WithRequestBody bool
+	// MaxRequestBytes bounds the buffered body; 0 means
+	// DefaultMaxRequestBytes. Only used with WithRequestBody.
+	MaxRequestBytes int
 }
+
+// DefaultMaxRequestBytes is the body Envoy buffers for a check when
+// Params.WithRequestBody is set and MaxRequestBytes is not: 64 KiB, far
+// above a JSON-RPC request's method and name, bounded so that a large
+// upload costs at most this much memory per request in Envoy.
+const DefaultMaxRequestBytes = 64 << 10
 
 // Route is an extra Envoy route to the upstream.
 type Route struct {
@@ -67,6 +84,12 @@ func Render(p Params) ([]byte, error) {
 	}
 	if p.ListenPort == 0 || p.AdminPort == 0 || p.AuthzPort == 0 || p.UpstreamPort == 0 {
 		return nil, errors.New("envoy: every port must be set")
+	}
+	if p.MaxRequestBytes < 0 {
+		return nil, fmt.Errorf("envoy: MaxRequestBytes %d must not be negative", p.MaxRequestBytes)
+	}
+	if p.WithRequestBody && p.MaxRequestBytes == 0 {
+		p.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	for i, r := range p.Routes {
 		if !strings.HasPrefix(r.Prefix, "/") {

@@ -108,3 +108,71 @@ func TestRenderWithoutRoutesHasNoPerRouteConfig(t *testing.T) {
 		assert.False(t, strings.Contains(string(b), s), s)
 	}
 }
+
+// extAuthzOf parses a rendered configuration and returns the ext_authz
+// filter's typed_config.
+func extAuthzOf(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var doc struct {
+		StaticResources struct {
+			Listeners []struct {
+				FilterChains []struct {
+					Filters []struct {
+						TypedConfig struct {
+							HTTPFilters []struct {
+								Name        string         `yaml:"name"`
+								TypedConfig map[string]any `yaml:"typed_config"`
+							} `yaml:"http_filters"`
+						} `yaml:"typed_config"`
+					} `yaml:"filters"`
+				} `yaml:"filter_chains"`
+			} `yaml:"listeners"`
+		} `yaml:"static_resources"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &doc))
+	for _, f := range doc.StaticResources.Listeners[0].FilterChains[0].Filters[0].TypedConfig.HTTPFilters {
+		if f.Name == "envoy.filters.http.ext_authz" {
+			return f.TypedConfig
+		}
+	}
+	t.Fatal("no ext_authz filter")
+	return nil
+}
+
+func TestRenderWithRequestBody(t *testing.T) {
+	tests := []struct {
+		name string
+		with bool
+		max  int
+		want any // with_request_body, or nil for absent
+	}{
+		{"off by default", false, 0, nil},
+		{"off ignores the size", false, 4096, nil},
+		{"default size", true, 0, map[string]any{"max_request_bytes": DefaultMaxRequestBytes, "allow_partial_message": true, "pack_as_bytes": true}},
+		{"given size", true, 4096, map[string]any{"max_request_bytes": 4096, "allow_partial_message": true, "pack_as_bytes": true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, httpMode := range []bool{false, true} {
+				p := ports
+				p.WithRequestBody, p.MaxRequestBytes = tc.with, tc.max
+				if httpMode {
+					p.AuthzHTTPPort = 9192
+				}
+				b, err := Render(p)
+				require.NoError(t, err)
+				got, ok := extAuthzOf(t, b)["with_request_body"]
+				if tc.want == nil {
+					assert.False(t, ok, "with_request_body must be absent (forward-auth mode %v)", httpMode)
+					continue
+				}
+				assert.Equal(t, tc.want, got, "forward-auth mode %v", httpMode)
+			}
+		})
+	}
+
+	p := ports
+	p.WithRequestBody, p.MaxRequestBytes = true, -1
+	_, err := Render(p)
+	require.EqualError(t, err, "envoy: MaxRequestBytes -1 must not be negative")
+}

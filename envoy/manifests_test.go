@@ -129,6 +129,13 @@ var shippedEnvoyConfigs = []struct {
 		require.NoError(t, err)
 		return b
 	}},
+	{"template, request body for MCP operation rules", "envoy/envoy.yaml.tmpl", func(t *testing.T) []byte {
+		p := ports
+		p.WithRequestBody = true
+		b, err := Render(p)
+		require.NoError(t, err)
+		return b
+	}},
 	{"template, forward-auth (HTTP) mode", "envoy/envoy.yaml.tmpl", func(t *testing.T) []byte {
 		p := ports
 		p.AuthzHTTPPort = 9192

@@ -55,3 +55,19 @@ const (
 	ForwardedHeadersConflict Code = "forwarded_headers_conflict"
 	PathNotNormalized        Code = "path_not_normalized"
 )
+
+// Browser clients (CORS) and MCP operations.
+const (
+	Preflight           Code = "preflight"             // a CORS preflight answered by tokengate
+	OriginNotAllowed    Code = "origin_not_allowed"    // Origin is neither the request's own nor allowed
+	MCPOperationUnknown Code = "mcp_operation_unknown" // a POST whose JSON-RPC operation cannot be read
+	MCPHeaderMismatch   Code = "mcp_header_mismatch"   // Mcp-Method / Mcp-Name disagree with the body
+	MCPOperationDenied  Code = "mcp_operation_denied"  // unlisted: deny, and no rule names the operation
+)
+
+// Upstream credentials (no token passthrough).
+const (
+	TokenExchangeRefused     Code = "token_exchange_refused"     // the identity provider refused the exchange (403)
+	TokenExchangeUnavailable Code = "token_exchange_unavailable" // the token endpoint could not answer (503)
+	AssertionUnavailable     Code = "assertion_unavailable"      // tokengate could not sign an assertion (503)
+)

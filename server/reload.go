@@ -54,7 +54,9 @@ func (s *Server) reload() error {
 	if err != nil {
 		return err
 	}
-	p, err := authz.Build(cfg, s.metrics.buildOptions(s.log))
+	o := s.metrics.buildOptions(s.log)
+	o.Previous = s.svc.Policy()
+	p, err := authz.Build(cfg, o)
 	if err != nil {
 		return err
 	}

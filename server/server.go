@@ -27,6 +27,7 @@ import (
 	"github.com/tokengate/tokengate/authz"
 	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/server/extauthz"
+	"github.com/tokengate/tokengate/upstream"
 )
 
 // ShutdownGrace bounds how long in-flight requests may take at shutdown.
@@ -224,6 +225,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET "+authz.WellKnownPRM+"/", s.metadata)
 	mux.HandleFunc("GET "+authz.WellKnownPRM, s.metadata)
+	// The assertion keys, for upstreams that verify tokengate's assertions.
+	mux.Handle("/.well-known/jwks.json", upstream.JWKSHandler(func() *upstream.Set { return s.svc.Policy().Upstream() }))
 	s.handleForwardAuth(mux)
 	if s.cfg.Server.Pprof {
 		handlePprof(mux)

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"strings"
+	"time"
 )
 
 // Candidate is one verifier as a route offers it tokens: with the
@@ -17,6 +18,9 @@ type Candidate struct {
 type Expect struct {
 	// Scopes are the scopes the token must grant, all of them.
 	Scopes []string
+	// Broader maps a scope to the scopes that imply it (a scope
+	// hierarchy): a token granting one of those has the scope too.
+	Broader map[string][]string
 }
 
 // Chain is the verification call of one route: the verifiers it accepts,
@@ -81,7 +85,7 @@ func (c *Chain) Verify(ctx context.Context, raw string, exp Expect) (Result, err
 			}
 			tried = true
 			res, err := a.tryJWT(ctx, cand)
-			if a.judge(cand, res, err, exp.Scopes) {
+			if a.judge(cand, res, err, &exp) {
 				return res, nil
 			}
 		}
@@ -90,7 +94,7 @@ func (c *Chain) Verify(ctx context.Context, raw string, exp Expect) (Result, err
 		for _, cand := range c.other {
 			id, err := cand.Verifier.Verify(ctx, a.token(), cand.Audiences)
 			res := c.result(id)
-			if a.judge(cand, res, err, exp.Scopes) {
+			if a.judge(cand, res, err, &exp) {
 				return res, nil
 			}
 		}
@@ -154,10 +158,10 @@ func (a *attempt) tryJWT(ctx context.Context, cand Candidate) (Result, error) {
 
 // judge records a verifier's answer; it reports whether res stands: the
 // token was accepted with every scope wanted.
-func (a *attempt) judge(cand Candidate, res Result, err error, scopes []string) bool {
+func (a *attempt) judge(cand Candidate, res Result, err error, exp *Expect) bool {
 	name := cand.Verifier.Name()
 	switch {
-	case err == nil && res.hasScopes(scopes):
+	case err == nil && res.hasScopes(exp.Scopes, exp.Broader):
 		return true
 	case err == nil:
 		if a.scopeBy == "" {
@@ -285,29 +289,80 @@ func (r Result) Claim(name string) string {
 	return ""
 }
 
+// Identity returns the identity as a verifier reports it. A cached
+// verification has no payload: its token's exp is Expiry.
+func (r Result) Identity() *Identity {
+	switch {
+	case r.id != nil:
+		return r.id
+	case r.entry != nil:
+		id := &Identity{Verifier: r.Verifier(), Subject: r.Subject(), Issuer: r.Issuer(), ClientID: r.ClientID()}
+		f := r.entry.fields()
+		for rest, lens := f.joinedScopes, f.scopeLens; len(lens) > 0; {
+			n := entryLen(lens)
+			id.Scopes = append(id.Scopes, rest[:n])
+			if lens = lens[2:]; len(lens) > 0 {
+				rest = rest[n+1:]
+			}
+		}
+		return id
+	}
+	return nil
+}
+
+// Expiry is the token's exp when the cache answered, else zero (read it
+// from the identity's payload).
+func (r Result) Expiry() time.Time {
+	if r.entry != nil {
+		return time.Unix(0, r.entry.exp)
+	}
+	return time.Time{}
+}
+
+// TokenHash returns the SHA-256 of the token when the cache computed it.
+func (r Result) TokenHash() ([32]byte, bool) {
+	if r.entry != nil {
+		return r.entry.key, true
+	}
+	return [32]byte{}, false
+}
+
 // Cached reports whether the token cache answered (or now holds) this
 // verification.
 func (r Result) Cached() bool { return r.entry != nil }
 
-// hasScopes reports whether the identity grants every scope in want.
-func (r Result) hasScopes(want []string) bool {
-	switch {
-	case r.entry != nil:
-		return r.entry.hasScopes(want)
-	case r.id != nil:
-		for _, w := range want {
-			found := false
-			for _, s := range r.id.Scopes {
-				if s == w {
-					found = true
-					break
-				}
-			}
-			if !found {
-				return false
-			}
+// hasScopes reports whether the identity grants every scope in want,
+// itself or through a broader scope.
+func (r Result) hasScopes(want []string, broader map[string][]string) bool {
+	if r.entry == nil && r.id == nil {
+		return false
+	}
+	for _, w := range want {
+		if !r.has(w) && !r.hasAny(broader[w]) {
+			return false
 		}
-		return true
+	}
+	return true
+}
+
+func (r Result) hasAny(scopes []string) bool {
+	for _, s := range scopes {
+		if r.has(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// has reports whether the identity grants scope s itself.
+func (r Result) has(s string) bool {
+	if r.entry != nil {
+		return r.entry.hasScope(s)
+	}
+	for _, g := range r.id.Scopes {
+		if g == s {
+			return true
+		}
 	}
 	return false
 }

@@ -3,7 +3,6 @@ package verify
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -103,8 +102,7 @@ type tokenEntry struct {
 	src *entrySource
 	// born is when the token was verified, as the time since the cache's
 	// epoch (on the monotonic clock when the cache's clock has one); exp is
-	// its exp in Unix nanoseconds when that comes before born +
-	// tokenCacheMaxTTL, else math.MaxInt64.
+	// the token's exp in Unix nanoseconds.
 	born, exp int64
 	// data holds the identity (see entryData): its subject and client ID,
 	// its scopes, the token's "aud", and the values of the claims that
@@ -134,22 +132,28 @@ func (e *tokenEntry) checkAudience(c *tokenCache, audiences []string) error {
 // hasScopes reports whether the remembered identity has every scope in
 // want.
 func (e *tokenEntry) hasScopes(want []string) bool {
-	f := e.fields()
 	for _, w := range want {
-		found := false
-		for rest, lens := f.joinedScopes, f.scopeLens; len(lens) > 0 && !found; {
-			n := entryLen(lens)
-			found = rest[:n] == w
-			lens = lens[2:]
-			if len(lens) > 0 {
-				rest = rest[n+1:] // and the space
-			}
-		}
-		if !found {
+		if !e.hasScope(w) {
 			return false
 		}
 	}
 	return true
+}
+
+// hasScope reports whether the remembered identity has scope w.
+func (e *tokenEntry) hasScope(w string) bool {
+	f := e.fields()
+	for rest, lens := f.joinedScopes, f.scopeLens; len(lens) > 0; {
+		n := entryLen(lens)
+		if rest[:n] == w {
+			return true
+		}
+		lens = lens[2:]
+		if len(lens) > 0 {
+			rest = rest[n+1:] // and the space
+		}
+	}
+	return false
 }
 
 // An entry's data is a header of entryParts 2-byte little-endian offsets,
@@ -452,7 +456,6 @@ func (c *tokenCache) put(k tokenKey, v cacheableJWT, keys keysVersion, t *Token,
 	if id.Issuer != v.Issuer() || t.Claims.Issuer != v.Issuer() || id.Verifier != v.Name() {
 		return nil // an entry answers with v's issuer and name
 	}
-	limit := now.Add(tokenCacheMaxTTL)
 	exp := t.Claims.Expiry.Time
 	if !now.Before(exp) {
 		return nil
@@ -461,10 +464,7 @@ func (c *tokenCache) put(k tokenKey, v cacheableJWT, keys keysVersion, t *Token,
 	if data == "" {
 		return nil
 	}
-	e := &tokenEntry{key: k, src: c.source(v, keys), born: int64(now.Sub(c.epoch)), exp: math.MaxInt64, data: data}
-	if exp.Before(limit) {
-		e.exp = exp.UnixNano()
-	}
+	e := &tokenEntry{key: k, src: c.source(v, keys), born: int64(now.Sub(c.epoch)), exp: exp.UnixNano(), data: data}
 
 	s := c.shard(&k)
 	ik := indexKey(&k)

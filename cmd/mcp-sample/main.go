@@ -1,13 +1,23 @@
 // Command mcp-sample is a minimal MCP server used behind Envoy and the auth
 // gateway in end-to-end tests and demos.
 //
-// It serves MCP over streamable HTTP at /mcp with two tools:
+// It serves MCP over streamable HTTP at /mcp with three tools:
 //
 //   - echo: returns its "text" argument as text content and as structured
 //     output {"text": ...}.
 //   - whoami: returns a flat JSON object of the x-auth-* request headers it
 //     received (lower-cased name → first value) plus "authorization_present",
-//     which reports whether an Authorization header reached the server.
+//     which reports whether an Authorization header reached the server, and
+//     with one, "authorization_scheme" and (for a JWT) "authorization_claims",
+//     the token's payload decoded but not verified.
+//   - admin_reset: returns "reset" and writes "tool admin_reset ran" to
+//     stderr; it stands for a privileged tool.
+//
+// It also serves the prompt "greeting" and the resource
+// "sample://secret/report". Requests with MCP-Protocol-Version 2026-07-28 or
+// later are served without a session (the SDK serves that revision only
+// statelessly); older clients get the 2025-11-25 session protocol
+// (initialize, Mcp-Session-Id).
 //
 // GET /healthz returns 200 "ok" so scripts can wait for readiness.
 package main
@@ -49,6 +59,10 @@ func run(args []string) error {
 		"disable the MCP SDK's DNS-rebinding protection, which rejects requests arriving on a "+
 			"loopback address with a non-localhost Host header (403); needed when a proxy "+
 			"(e.g. Envoy) forwards a non-localhost Host")
+	verifyAssertion := fs.String("verify-assertion", "",
+		"JWKS URL of tokengate's assertion keys (http://HOST:9192/.well-known/jwks.json): refuse every "+
+			"request without a valid tokengate assertion in Authorization (401)")
+	audience := fs.String("audience", "", "the audience the assertion must carry (with --verify-assertion)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,8 +81,13 @@ func run(args []string) error {
 	// would always wait for the full timeout while a client is connected.
 	baseCtx, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
+	handler, err := withAssertion(baseCtx, newHandler(options{DisableLocalhostProtection: *disableLocalhostProtection}), *verifyAssertion, *audience)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler:           newHandler(options{DisableLocalhostProtection: *disableLocalhostProtection}),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}

@@ -45,6 +45,13 @@ verifiers:
 routes:
   - {name: mcp, match: {path_prefix: /mcp}, verifiers: [partner], resource: https://mcp.example.com/mcp}
 `), 0o600))
+	passthrough := filepath.Join(dir, "passthrough.yaml")
+	require.NoError(t, os.WriteFile(passthrough, []byte(`
+verifiers:
+  partner: {type: jwt, issuer: https://partner.example, public_key_file: `+filepath.Join(dir, "k", keys.PublicKeyFile)+`}
+routes:
+  - {name: mcp, match: {path_prefix: /mcp}, verifiers: [partner], resource: https://mcp.example.com/mcp, forward_authorization: true}
+`), 0o600))
 	t.Setenv("TOKENGATE_CONFIG", "")
 
 	tests := []struct {
@@ -67,6 +74,8 @@ routes:
 		{"check good config redacts secrets", []string{"config", "check", "--config", good}, 0,
 			[]string{"hmac_secret: <redacted>", "grpc_listen: :9191", "clock_skew: 1m0s"}, nil,
 			[]string{"0123456789abcdef0123456789abcdef-secret-value"}},
+		{"check passthrough warns", []string{"config", "check", "--config", passthrough}, 0,
+			[]string{"mode: forward"}, []string{"tokengate config check: warning: routes[0].forward_authorization: forward passes the client's token to the upstream (token passthrough)"}, nil},
 		{"check bad config", []string{"config", "check", "--config", bad}, 1, nil, []string{"verifiers.okta.jwks_uri:"}, nil},
 		{"check unreadable key file is named", []string{"config", "check", "--config", badKey}, 1, nil,
 			[]string{"verifiers.partner.public_key_file:"}, nil},

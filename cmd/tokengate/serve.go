@@ -107,6 +107,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Log, stderr)
 	slog.SetDefault(log)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w.String())
+	}
 	// Catch SIGHUP before anything can take long, so an early reload
 	// signal never kills the process with the default action.
 	hup := make(chan os.Signal, 1)
@@ -175,6 +178,9 @@ func runConfigCheck(args []string, stdout, stderr io.Writer) int {
 	if probs := buildProblems(cfg); len(probs) > 0 {
 		printProblems(stderr, name, *path, probs)
 		return exitInvalid
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", name, w)
 	}
 	out, err := yaml.Marshal(cfg)
 	if err != nil {

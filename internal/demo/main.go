@@ -68,12 +68,18 @@ verifiers:
     issuer: %s
     public_key_file: %s
     algorithms: [ES256]
+scope_hierarchy:
+  mcp:admin: [mcp:write]
+  mcp:write: [mcp:read]
 routes:
   - name: mcp
     match: {path_prefix: /mcp}
     verifiers: [demo]
     required_scopes: [mcp:read]
     resource: %s
+    mcp:
+      operations:
+        - {method: tools/call, name: admin_reset, scopes: [mcp:admin]}
 `, issuer, filepath.Join(keyDir, keys.PublicKeyFile), resource)
 	cfgPath := filepath.Join(abs, "tokengate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
@@ -101,6 +107,9 @@ routes:
 		Config:    cfgPath,
 		Dir:       abs,
 		Ports:     ports,
+		// The JSON-RPC body goes to tokengate with each check, so that
+		// operation rules work for clients that send no Mcp-* headers.
+		EnvoyRequestBody: true,
 	})
 	if err != nil {
 		return err
@@ -132,6 +141,18 @@ The protected resource metadata (RFC 9728), answered by tokengate through Envoy:
 
 curl -s %s/.well-known/oauth-protected-resource/mcp
 
+Call the privileged admin_reset tool: it needs mcp:admin, which this token lacks, so the answer is the
+step-up 403 whose challenge names the scopes to ask for (scope="mcp:read mcp:admin"):
+
+curl -i %s \
+  -H "Authorization: Bearer $(cat %s)" \
+  -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+  -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"admin_reset","arguments":{}}}'
+
+Mint a token with those scopes and call it again (200: the tool runs):
+
+ADMIN=$(bin/tokengate token mint --key %s --alg ES256 --kid demo-key --iss %s --aud %s --sub alice --scope "mcp:read mcp:admin")
+
 Mint another token (say, without mcp:read, for a 403):
 
 bin/tokengate token mint --key %s --alg ES256 --kid demo-key --iss %s --aud %s --sub bob --scope mcp:write
@@ -140,6 +161,7 @@ Metrics: curl -s %s/metrics | grep tokengate_check_total
 
 Press Ctrl-C to stop everything.
 `, s.EnvoyURL(), ports.GRPC, ports.Upstream, cfgPath, abs, envoyBin, rel, token, url, rel, url, s.EnvoyURL(),
+		url, rel, filepath.Join(keyDir, keys.PrivateKeyFile), issuer, resource,
 		filepath.Join(keyDir, keys.PrivateKeyFile), issuer, resource, s.TokengateHTTP())
 
 	<-ctx.Done()

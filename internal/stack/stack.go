@@ -65,6 +65,11 @@ type Options struct {
 	// NoEnvoy starts mcp-sample and tokengate only, for a test that puts
 	// another gateway in front of them.
 	NoEnvoy bool
+	// EnvoyRequestBody makes Envoy send the request body with each check
+	// (with_request_body, at most EnvoyMaxRequestBytes; 0 means
+	// envoy.DefaultMaxRequestBytes), for MCP operation rules.
+	EnvoyRequestBody     bool
+	EnvoyMaxRequestBytes int
 }
 
 // Stack is a running set of processes.
@@ -98,7 +103,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	p := o.Ports
 	params := envoy.Params{
 		ListenPort: p.Envoy, AdminPort: p.EnvoyAdmin, AuthzPort: p.GRPC, UpstreamPort: p.Upstream,
-		Routes: o.EnvoyRoutes,
+		Routes:          o.EnvoyRoutes,
+		WithRequestBody: o.EnvoyRequestBody, MaxRequestBytes: o.EnvoyMaxRequestBytes,
 	}
 	if o.EnvoyForwardAuth {
 		params.AuthzHTTPPort = p.HTTP

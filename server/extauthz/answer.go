@@ -6,16 +6,44 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tokengate/tokengate/authz"
 )
 
 // render turns a Decision into Envoy's CheckResponse.
 func render(d *authz.Decision, req *authz.Headers) *authv3.CheckResponse {
+	var resp *authv3.CheckResponse
 	if d.Kind == authz.Allow {
-		return allow(d, req)
+		resp = allow(d, req)
+	} else {
+		resp = denied(d)
 	}
-	return denied(d)
+	resp.DynamicMetadata = dynamicMetadata(d)
+	return resp
+}
+
+// dynamicMetadata is what Envoy's access log and later filters may read of
+// the decision (%DYNAMIC_METADATA(envoy.filters.http.ext_authz:sub)%): never
+// the token, and only what is known.
+func dynamicMetadata(d *authz.Decision) *structpb.Struct {
+	fields := make(map[string]*structpb.Value, 8)
+	put := func(k, v string) {
+		if v != "" {
+			fields[k] = structpb.NewStringValue(v)
+		}
+	}
+	if d.Route != nil {
+		put("route", d.Route.Name)
+	}
+	put("verifier", d.Identity.Verifier())
+	put("decision", d.Kind.String())
+	put("reason", string(d.Reason))
+	put("sub", d.Identity.Subject())
+	put("client_id", d.Identity.ClientID())
+	put("mcp_method", d.MCP.Method)
+	put("mcp_name", d.MCP.Name)
+	return &structpb.Struct{Fields: fields}
 }
 
 // allowInline is how many upstream headers, and headers to remove, an allow
@@ -63,6 +91,9 @@ func allow(d *authz.Decision, req *authz.Headers) *authv3.CheckResponse {
 	if remove := d.AppendRemovals(a.remove[:0], set, req); len(remove) > 0 {
 		a.okResp.HeadersToRemove = remove
 	}
+	if toClient := d.AppendClientHeaders(nil); len(toClient) > 0 {
+		a.okResp.ResponseHeadersToAdd = options(toClient)
+	}
 	a.ok.OkResponse = &a.okResp
 	a.resp.Status = okStatus
 	a.resp.HttpResponse = &a.ok
@@ -73,14 +104,7 @@ func allow(d *authz.Decision, req *authz.Headers) *authv3.CheckResponse {
 // serves itself (as a "denied" response with status 200, so that Envoy
 // needs no route of its own for it).
 func denied(d *authz.Decision) *authv3.CheckResponse {
-	hs := d.ResponseHeaders()
-	headers := make([]*corev3.HeaderValueOption, len(hs))
-	for i, h := range hs {
-		headers[i] = &corev3.HeaderValueOption{
-			Header:       &corev3.HeaderValue{Key: h.Name, Value: h.Value},
-			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-		}
-	}
+	headers := options(d.ResponseHeaders())
 	grpcCode := codes.PermissionDenied
 	switch d.Status {
 	case 401:
@@ -96,4 +120,17 @@ func denied(d *authz.Decision) *authv3.CheckResponse {
 			Body:    string(d.ResponseBody()),
 		}},
 	}
+}
+
+// options turns headers into Envoy header options that overwrite.
+func options(hs []authz.Header) []*corev3.HeaderValueOption {
+	out := make([]*corev3.HeaderValueOption, len(hs))
+	for i, h := range hs {
+		action := corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+		if h.Name == "vary" {
+			action = corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD // keep the upstream's Vary
+		}
+		out[i] = &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: h.Name, Value: h.Value}, AppendAction: action}
+	}
+	return out
 }

@@ -103,6 +103,32 @@ routes:
     verifiers: [okta]
     resource: https://api.example.com
     claim_headers: {x-tenant: tenant}
+  - name: ops
+    match: {path_prefix: /ops}
+    verifiers: [okta]
+    required_scopes: [mcp:read]
+    resource: https://mcp.example.com/ops
+    mcp:
+      operations:
+        - {method: tools/call, name: "admin_*", scopes: [mcp:admin]}
+        - {method: tools/call, scopes: [mcp:write]}
+        - {method: resources/read, name: "sample://secret/*", scopes: [mcp:secrets]}
+        - {method: "prompts/*", scopes: [mcp:read]}
+    cors:
+      allowed_origins: ["https://inspector.example.com"]
+  - name: strict
+    match: {path_prefix: /strict}
+    verifiers: [okta]
+    resource: https://mcp.example.com/strict
+    mcp:
+      unlisted: deny
+      operations:
+        - {method: initialize}
+        - {method: "notifications/*"}
+        - {method: tools/list}
+scope_hierarchy:
+  mcp:admin: [mcp:write]
+  mcp:write: [mcp:read]
 `
 
 // testPolicy builds the fixtures' policy through config.Load and authz.Build,
@@ -161,7 +187,7 @@ func testPolicies(t *testing.T, templates ...string) ([]*authz.Policy, map[strin
 		return keys.MintOptions{
 			KeyFile: filepath.Join(dir, "okta", keys.PrivateKeyFile), Alg: "ES256", Kid: "okta-1",
 			Issuer:   oktaIssuer,
-			Audience: []string{mcpResource, "https://mcp.example.com/forward", "https://api.example.com"},
+			Audience: []string{mcpResource, "https://mcp.example.com/forward", "https://api.example.com", "https://mcp.example.com/ops", "https://mcp.example.com/strict"},
 			Subject:  "alice", Scope: scope, Claims: claims,
 		}
 	}
@@ -192,6 +218,7 @@ func testPolicies(t *testing.T, templates ...string) ([]*authz.Policy, map[strin
 		"remote":    mint(remote),
 		"ctl":       mint(ctl),
 		"tenant":    mint(okta("", map[string]any{"tenant": "acme"})),
+		"admin":     mint(okta("mcp:admin", nil)),
 		"partner": mint(keys.MintOptions{
 			KeyFile: filepath.Join(dir, "partner", keys.PrivateKeyFile), Alg: "RS256", Kid: "partner-1",
 			Issuer: partnerIssuer, Audience: []string{"api://partner"}, Subject: "bob",
@@ -227,6 +254,11 @@ type fixture struct {
 		Remove []string `json:"remove"`
 		// Body is the JSON body of a direct answer.
 		Body json.RawMessage `json:"body"`
+		// ClientHeaders are exactly the headers added to the upstream's
+		// response (allow only).
+		ClientHeaders map[string]string `json:"client_headers"`
+		// Metadata are dynamic metadata fields the answer must carry.
+		Metadata map[string]string `json:"metadata"`
 	} `json:"want"`
 }
 
@@ -271,6 +303,12 @@ func TestCheckFixtures(t *testing.T) {
 			resp, err := svc.Check(context.Background(), req)
 			require.NoError(t, err, "Check answers every request")
 			require.NotNil(t, resp)
+			for k, v := range f.Want.Metadata {
+				assert.Equal(t, v, resp.GetDynamicMetadata().GetFields()[k].GetStringValue(), "dynamic metadata %s", k)
+			}
+			if _, ok := resp.GetDynamicMetadata().GetFields()["sub"]; ok {
+				assert.NotEqual(t, f.Want.Status, 401, "a refused token's subject is never reported")
+			}
 
 			if f.Want.Status == 0 {
 				ok := resp.GetOkResponse()
@@ -284,6 +322,11 @@ func TestCheckFixtures(t *testing.T) {
 				}
 				assert.Equal(t, nonNilMap(f.Want.Headers), set, "upstream headers")
 				assert.ElementsMatch(t, f.Want.Remove, ok.GetHeadersToRemove(), "headers_to_remove")
+				toClient := map[string]string{}
+				for _, h := range ok.GetResponseHeadersToAdd() {
+					toClient[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+				}
+				assert.Equal(t, nonNilMap(f.Want.ClientHeaders), toClient, "response_headers_to_add")
 				for _, name := range ok.GetHeadersToRemove() {
 					_, both := set[name]
 					assert.False(t, both, "%s is both set and removed", name)
@@ -300,6 +343,10 @@ func TestCheckFixtures(t *testing.T) {
 				got[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
 			}
 			assert.Equal(t, nonNilMap(f.Want.Headers), got, "response headers")
+			if f.Want.Status == 204 {
+				assert.Empty(t, denied.GetBody(), "a preflight answer has no body")
+				return
+			}
 			require.NotEmpty(t, f.Want.Body, "fixture wants a body")
 			assert.JSONEq(t, string(f.Want.Body), denied.GetBody())
 			if f.Want.Status != 200 {
@@ -414,7 +461,7 @@ func TestFixturesCoverEveryStatus(t *testing.T) {
 		}
 	}
 	slices.Sort(seen)
-	assert.Equal(t, []int{0, 200, 400, 401, 403, 503}, seen)
+	assert.Equal(t, []int{0, 200, 204, 400, 401, 403, 503}, seen)
 }
 
 // newService is the Check service deciding with p.

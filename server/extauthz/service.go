@@ -5,6 +5,7 @@ package extauthz
 
 import (
 	"context"
+	"unsafe"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
@@ -30,10 +31,21 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 	r := authz.Request{
 		Method: h.GetMethod(), Path: h.GetPath(), Host: h.GetHost(), Scheme: h.GetScheme(),
 		Headers:     RequestHeaders(h),
+		Body:        body(h),
 		PinnedRoute: pinned, Pinned: isPinned,
 	}
 	d := s.authz.Decide(ctx, &r)
 	return render(&d, &r.Headers), nil
+}
+
+// body returns the request body Envoy forwarded (with_request_body): its
+// bytes (pack_as_bytes), or its text, read in place.
+func body(h *authv3.AttributeContext_HttpRequest) []byte {
+	if raw := h.GetRawBody(); len(raw) > 0 {
+		return raw
+	}
+	b := h.GetBody()
+	return unsafe.Slice(unsafe.StringData(b), len(b)) // read only
 }
 
 // RequestHeaders reads a CheckRequest's headers: the headers map, or,

@@ -23,7 +23,8 @@ import (
 //	  AttributeContext.request (4), .context_extensions (10)
 //	    Request.http (2)
 //	      HttpRequest.method (2), .headers (3), .path (4), .host (5),
-//	      .scheme (6), .header_map (13) with HeaderValue key, value, raw_value
+//	      .scheme (6), .body (11), .raw_body (12), .header_map (13) with
+//	      HeaderValue key, value, raw_value
 //
 // Reading any other field of a decoded request finds it empty: a new use of
 // the request must add its field here (wire_test.go checks the code for
@@ -49,6 +50,8 @@ const (
 	wireHTTPPath            = 4
 	wireHTTPHost            = 5
 	wireHTTPScheme          = 6
+	wireHTTPBody            = 11
+	wireHTTPRawBody         = 12
 	wireHTTPHeaderMap       = 13
 	wireHeaderMapHeaders    = 1
 	wireHeaderValueKey      = 1
@@ -221,6 +224,10 @@ func (d *wireDecoder) http(h *authv3.AttributeContext_HttpRequest, pos, end int)
 			h.Host, err = d.str(f)
 		case wireHTTPScheme:
 			h.Scheme, err = d.str(f)
+		case wireHTTPBody:
+			h.Body, err = d.str(f)
+		case wireHTTPRawBody:
+			h.RawBody = d.b[f.lo:f.hi:f.hi] // req owns b: no copy
 		case wireHTTPHeaders:
 			if h.Headers == nil {
 				h.Headers = make(map[string]string, d.count(pos, end, wireHTTPHeaders))
