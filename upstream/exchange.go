@@ -96,22 +96,24 @@ type Exchanger struct {
 const discoveryRetry = 10 * time.Second
 
 // NewExchanger checks o and returns an Exchanger. It does no network I/O.
+// Its errors are *verify.OptionError, naming the offending option's
+// configuration key, and never contain the client secret.
 func NewExchanger(o ExchangeOptions) (*Exchanger, error) {
 	if o.ClientID == "" {
-		return nil, errors.New("client_id: is required")
+		return nil, &verify.OptionError{Key: "client_id", Err: errors.New("is required")}
 	}
 	if o.ClientSecret == "" {
-		return nil, errors.New("client_secret: is required")
+		return nil, &verify.OptionError{Key: "client_secret", Err: errors.New("is required")}
 	}
 	if o.Audience == "" {
-		return nil, errors.New("audience: is required")
+		return nil, &verify.OptionError{Key: "audience", Err: errors.New("is required")}
 	}
 	if o.TokenEndpoint != "" {
 		if err := verify.CheckURL(o.TokenEndpoint, o.AllowInsecureHTTP); err != nil {
-			return nil, fmt.Errorf("token_endpoint: %w", err)
+			return nil, &verify.OptionError{Key: "token_endpoint", Err: err}
 		}
 	} else if _, err := verify.DiscoveryURLs(o.Issuer); err != nil {
-		return nil, fmt.Errorf("token_endpoint: is required: %w", err)
+		return nil, &verify.OptionError{Key: "token_endpoint", Err: fmt.Errorf("is required: %w", err)}
 	}
 	e := &Exchanger{o: o, scope: strings.Join(o.Scopes, " "), endpoint: o.TokenEndpoint, client: o.Client, now: o.Now, log: o.Logger}
 	e.sub = o.Audience + "\x00" + e.scope
@@ -122,7 +124,7 @@ func NewExchanger(o ExchangeOptions) (*Exchanger, error) {
 		e.basicAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cred))
 	case "post", "client_secret_post":
 	default:
-		return nil, errors.New("client_auth: must be basic or post")
+		return nil, &verify.OptionError{Key: "client_auth", Err: errors.New("must be basic or post")}
 	}
 	if e.o.Timeout <= 0 {
 		e.o.Timeout = DefaultExchangeTimeout

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/verify"
 )
 
 // Route computes what one route's upstream receives in Authorization. A nil
@@ -137,8 +139,7 @@ func Build(cfg *config.Config, o Options) (*Set, error) {
 				Client: o.Client, Now: o.Now, Logger: o.Logger,
 			})
 			if err != nil {
-				key, msg, _ := strings.Cut(err.Error(), ": ")
-				probs = append(probs, config.Problem{Path: p + "." + key, Msg: msg})
+				probs = append(probs, optionProblem(p, err))
 				continue
 			}
 			r.exchanger = ex
@@ -152,6 +153,16 @@ func Build(cfg *config.Config, o Options) (*Set, error) {
 		return nil, &config.Error{Problems: probs}
 	}
 	return set, nil
+}
+
+// optionProblem places a constructor's *verify.OptionError at its key
+// below prefix (at prefix itself for any other error).
+func optionProblem(prefix string, err error) config.Problem {
+	var oe *verify.OptionError
+	if !errors.As(err, &oe) {
+		return config.Problem{Path: prefix, Msg: err.Error()}
+	}
+	return config.Problem{Path: prefix + "." + oe.Key, Msg: oe.Err.Error()}
 }
 
 // clientSecret reads the exchange client secret from exactly one of
