@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -236,13 +235,10 @@ func (e *Exchanger) exchange(ctx context.Context, req Request) (string, time.Tim
 		return "", time.Time{}, fmt.Errorf("%w: %v", ErrExchangeUnavailable, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, verify.MaxResponseBody+1))
+	body, err := verify.ReadCapped(resp.Body, "answer")
 	if err != nil {
 		e.warn("reading the token endpoint's answer failed", err)
-		return "", time.Time{}, fmt.Errorf("%w: reading answer: %v", ErrExchangeUnavailable, err)
-	}
-	if len(body) > verify.MaxResponseBody {
-		return "", time.Time{}, fmt.Errorf("%w: answer larger than %d bytes", ErrExchangeUnavailable, verify.MaxResponseBody)
+		return "", time.Time{}, fmt.Errorf("%w: %v", ErrExchangeUnavailable, err)
 	}
 	var tr tokenResponse
 	jsonErr := json.Unmarshal(body, &tr)
@@ -308,7 +304,7 @@ func (e *Exchanger) tokenEndpoint(ctx context.Context) (string, error) {
 		return "", failErr
 	}
 	v, err, _ := e.group.Do("\x00discovery", func() (any, error) {
-		return discoverTokenEndpoint(ctx, e.client, e.o.Issuer, e.o.AllowInsecureHTTP)
+		return verify.DiscoverEndpoint(ctx, e.client, e.o.Issuer, "token_endpoint", e.o.AllowInsecureHTTP)
 	})
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -318,65 +314,6 @@ func (e *Exchanger) tokenEndpoint(ctx context.Context) (string, error) {
 	}
 	e.endpoint = v.(string)
 	return e.endpoint, nil
-}
-
-// discoverTokenEndpoint reads the issuer's metadata documents (the URLs of
-// verify.DiscoveryURLs, in order) and returns the first token_endpoint
-// found. The document's issuer must equal issuer exactly.
-func discoverTokenEndpoint(ctx context.Context, client *http.Client, issuer string, allowInsecure bool) (string, error) {
-	urls, err := verify.DiscoveryURLs(issuer)
-	if err != nil {
-		return "", err
-	}
-	var errs []error
-	for _, u := range urls {
-		endpoint, err := readTokenEndpoint(ctx, client, u, issuer)
-		if err == nil {
-			if err := verify.CheckURL(endpoint, allowInsecure); err != nil {
-				return "", fmt.Errorf("discovered token_endpoint %s: %w", endpoint, err)
-			}
-			return endpoint, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", u, err))
-	}
-	return "", errors.Join(errs...)
-}
-
-func readTokenEndpoint(ctx context.Context, client *http.Client, metadataURL, issuer string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metadataURL, nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("answered %s", resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, verify.MaxResponseBody+1))
-	if err != nil {
-		return "", err
-	}
-	if len(body) > verify.MaxResponseBody {
-		return "", fmt.Errorf("metadata larger than %d bytes", verify.MaxResponseBody)
-	}
-	var doc struct {
-		Issuer        string `json:"issuer"`
-		TokenEndpoint string `json:"token_endpoint"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return "", errors.New("invalid metadata JSON")
-	}
-	if doc.Issuer != issuer {
-		return "", fmt.Errorf("metadata names issuer %q, not %q", doc.Issuer, issuer)
-	}
-	if doc.TokenEndpoint == "" {
-		return "", errors.New("metadata has no token_endpoint")
-	}
-	return doc.TokenEndpoint, nil
 }
 
 func (e *Exchanger) credentialsRejected(status int) {

@@ -48,14 +48,14 @@ func TestFlight(t *testing.T) {
 // TestReadCapped: a body up to MaxResponseBody is read whole; one byte more
 // is refused, not cut short.
 func TestReadCapped(t *testing.T) {
-	b, err := readCapped(strings.NewReader(strings.Repeat("a", MaxResponseBody)), "JWKS")
+	b, err := ReadCapped(strings.NewReader(strings.Repeat("a", MaxResponseBody)), "JWKS")
 	require.NoError(t, err)
 	assert.Len(t, b, MaxResponseBody)
 
-	_, err = readCapped(strings.NewReader(strings.Repeat("a", MaxResponseBody+1)), "JWKS")
+	_, err = ReadCapped(strings.NewReader(strings.Repeat("a", MaxResponseBody+1)), "JWKS")
 	require.EqualError(t, err, "JWKS larger than 1048576 bytes")
 
-	_, err = readCapped(failingReader{}, "metadata")
+	_, err = ReadCapped(failingReader{}, "metadata")
 	require.EqualError(t, err, "reading metadata: broken")
 }
 

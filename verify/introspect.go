@@ -369,7 +369,7 @@ func (v *Introspection) post(ctx context.Context, raw string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := readCapped(resp.Body, "the response")
+	body, err := ReadCapped(resp.Body, "the response")
 	v.onRequest(v.name, time.Since(start))
 	switch {
 	case resp.StatusCode != http.StatusOK:

@@ -114,7 +114,7 @@ func (r *remoteKeys) jwksURL(ctx context.Context) (string, error) {
 	if u := r.url.Load(); u != nil {
 		return *u, nil
 	}
-	u, err := discoverJWKSURI(ctx, r.opts.Client, r.issuer, r.opts.AllowInsecureHTTP)
+	u, err := DiscoverEndpoint(ctx, r.opts.Client, r.issuer, "jwks_uri", r.opts.AllowInsecureHTTP)
 	if err != nil {
 		return "", err
 	}
@@ -279,7 +279,7 @@ func (r *remoteKeys) download() (*keySet, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("JWKS endpoint answered %s", resp.Status)
 	}
-	body, err := readCapped(resp.Body, "JWKS")
+	body, err := ReadCapped(resp.Body, "JWKS")
 	if err != nil {
 		return nil, err
 	}
