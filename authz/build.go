@@ -274,7 +274,7 @@ func buildVerifier(name string, vc config.Verifier, skew time.Duration, o BuildO
 		}
 		return v, nil
 	case config.TypeIntrospection:
-		secretKey, secret, err := clientSecret(vc, o.LookupEnv)
+		secretKey, secret, err := config.ReadSecret("client_secret", vc.ClientSecret, vc.ClientSecretFile, vc.ClientSecretEnv, o.LookupEnv)
 		if err != nil {
 			return nil, problem(secretKey, err)
 		}
@@ -342,68 +342,15 @@ func jwtKeys(vc config.Verifier, lookup func(string) (string, bool)) (verify.Key
 // hmac_secret_file and hmac_secret_env is set, decoding a "base64:" value.
 // It returns the key name for error messages. Errors never hold the secret.
 func hmacSecret(vc config.Verifier, lookup func(string) (string, bool)) (string, []byte, error) {
-	var raw string
-	key := "hmac_secret"
-	switch {
-	case vc.HMACSecretFile != "":
-		key = "hmac_secret_file"
-		b, err := os.ReadFile(vc.HMACSecretFile)
-		if err != nil {
-			return key, nil, err
-		}
-		raw = string(b)
-	case vc.HMACSecretEnv != "":
-		key = "hmac_secret_env"
-		v, ok := lookup(vc.HMACSecretEnv)
-		if !ok || v == "" {
-			return key, nil, fmt.Errorf("environment variable %s is not set", vc.HMACSecretEnv)
-		}
-		raw = v
-	default:
-		raw = string(vc.HMACSecret)
+	key, raw, err := config.ReadSecret("hmac_secret", vc.HMACSecret, vc.HMACSecretFile, vc.HMACSecretEnv, lookup)
+	if err != nil {
+		return key, nil, err
 	}
 	secret, err := keys.DecodeSecret(raw)
 	if err != nil {
 		return key, nil, err
 	}
 	return key, secret, nil
-}
-
-// clientSecret reads the introspection client secret from exactly one of
-// client_secret, client_secret_file (one trailing newline trimmed) and
-// client_secret_env. It returns the key name for error messages. Errors never
-// hold the secret.
-func clientSecret(vc config.Verifier, lookup func(string) (string, bool)) (string, string, error) {
-	set := 0
-	for _, s := range []string{string(vc.ClientSecret), vc.ClientSecretFile, vc.ClientSecretEnv} {
-		if s != "" {
-			set++
-		}
-	}
-	switch {
-	case set == 0:
-		return "client_secret", "", fmt.Errorf("one of client_secret, client_secret_file or client_secret_env is required")
-	case set > 1:
-		return "client_secret", "", fmt.Errorf("only one of client_secret, client_secret_file or client_secret_env may be set")
-	case vc.ClientSecretFile != "":
-		b, err := os.ReadFile(vc.ClientSecretFile)
-		if err != nil {
-			return "client_secret_file", "", err
-		}
-		secret := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-		if secret == "" {
-			return "client_secret_file", "", fmt.Errorf("%s is empty", vc.ClientSecretFile)
-		}
-		return "client_secret_file", secret, nil
-	case vc.ClientSecretEnv != "":
-		v, ok := lookup(vc.ClientSecretEnv)
-		if !ok || v == "" {
-			return "client_secret_env", "", fmt.Errorf("environment variable %s is not set", vc.ClientSecretEnv)
-		}
-		return "client_secret_env", v, nil
-	default:
-		return "client_secret", string(vc.ClientSecret), nil
-	}
 }
 
 // algs types a configured algorithm list; validation checked the names.

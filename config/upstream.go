@@ -270,18 +270,7 @@ func (v *validator) exchange(up string, r Route, c *Config) {
 	if u.ClientID == "" {
 		v.add(up+".client_id", "is required for mode exchange")
 	}
-	set := 0
-	for _, s := range []string{string(u.ClientSecret), u.ClientSecretFile, u.ClientSecretEnv} {
-		if s != "" {
-			set++
-		}
-	}
-	switch {
-	case set == 0:
-		v.add(up+".client_secret", "one of client_secret, client_secret_file or client_secret_env is required")
-	case set > 1:
-		v.add(up+".client_secret", "only one of client_secret, client_secret_file or client_secret_env may be set")
-	}
+	v.oneSecret(up, "client_secret", u.ClientSecret, u.ClientSecretFile, u.ClientSecretEnv)
 	if !slices.Contains([]string{"basic", "post"}, u.ClientAuth) {
 		v.add(up+".client_auth", "must be basic (client_secret_basic) or post (client_secret_post)")
 	}

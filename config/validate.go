@@ -142,6 +142,7 @@ func (v *validator) verifier(p string, vc Verifier) {
 		} else {
 			v.remoteURL(p+".introspection_url", vc.IntrospectionURL, vc.AllowInsecureHTTP)
 		}
+		v.oneSecret(p, "client_secret", vc.ClientSecret, vc.ClientSecretFile, vc.ClientSecretEnv)
 		if !slices.Contains([]string{verify.ClientAuthBasic, verify.ClientAuthPost}, vc.ClientAuth) {
 			v.add(p+".client_auth", "must be basic or post")
 		}
