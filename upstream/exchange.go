@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -27,7 +28,6 @@ const (
 
 // Exchange defaults.
 const (
-	DefaultExchangeTimeout   = 5 * time.Second
 	DefaultExchangeCacheSize = 100000
 	// DefaultExchangeMargin is how long before its expires_in an exchanged
 	// token stops being reused.
@@ -56,7 +56,7 @@ type ExchangeOptions struct {
 	Audience   string
 	Scopes     []string
 	// Timeout bounds one exchange (and one discovery); 0 means
-	// DefaultExchangeTimeout.
+	// config.DefaultExchangeTimeout.
 	Timeout time.Duration
 	// CacheSize bounds the result cache; 0 means DefaultExchangeCacheSize,
 	// negative disables it.
@@ -126,7 +126,7 @@ func NewExchanger(o ExchangeOptions) (*Exchanger, error) {
 		return nil, &verify.OptionError{Key: "client_auth", Err: errors.New("must be basic or post")}
 	}
 	if e.o.Timeout <= 0 {
-		e.o.Timeout = DefaultExchangeTimeout
+		e.o.Timeout = config.DefaultExchangeTimeout
 	}
 	if e.o.Margin <= 0 {
 		e.o.Margin = DefaultExchangeMargin

@@ -159,14 +159,19 @@ const idpMaxIdlePerHost = 64
 
 // idpTransport carries every identity-provider call: http.DefaultTransport's
 // settings (proxy from the environment, dial and TLS handshake timeouts,
-// HTTP/2), with more idle connections per host. Shared by all verifiers,
-// so a configuration reload keeps the warm connections.
+// HTTP/2), with more idle connections per host. Shared by all verifiers
+// and token exchangers, so a configuration reload keeps the warm
+// connections.
 var idpTransport = func() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = idpMaxIdlePerHost
 	t.MaxIdleConns = 4 * idpMaxIdlePerHost
 	return t
 }()
+
+// IdPTransport returns the transport every identity-provider call shares
+// (JWKS, discovery, introspection, token exchange).
+func IdPTransport() *http.Transport { return idpTransport }
 
 // newHTTPClient returns a client for identity-provider calls: bounded time,
 // few redirects, never from https down to http.
