@@ -65,43 +65,22 @@ func appendHeader(dst []Header, name, value string) []Header {
 
 // AppendRemovals appends the request headers an Allow removes before the
 // upstream: every identity header tokengate did not set itself (set),
-// Authorization unless the route forwards it, and any other request header
-// with IdentityPrefix. A header that is set is never also removed: the set
+// Authorization and Proxy-Authorization unless the route forwards
+// credentials, and every request header that the route's HeaderGuard
+// protects, in any spelling (case, "_" for "-"), and any other with
+// IdentityPrefix. A header that is set is never also removed: the set
 // overwrites any value the client sent, whatever order the proxy applies
 // the two lists in.
 func (d *Decision) AppendRemovals(dst []string, set []Header, req *Headers) []string {
-	var listed []string
-	if d.Route != nil {
-		listed = d.Route.strip
-		for _, name := range listed {
-			if !isSet(set, name) {
-				dst = append(dst, name)
-			}
+	if d.Route == nil {
+		return dst
+	}
+	for _, name := range d.Route.strip {
+		if !isSet(set, name) {
+			dst = append(dst, name)
 		}
 	}
-	if req == nil {
-		return dst
-	}
-	for name := range req.Map {
-		dst = appendSpoofed(dst, name, listed, set)
-	}
-	for _, f := range req.List {
-		dst = appendSpoofed(dst, f.Name, listed, set)
-	}
-	return dst
-}
-
-// appendSpoofed appends name when it has IdentityPrefix and is neither
-// listed, set nor already in dst.
-func appendSpoofed(dst []string, name string, listed []string, set []Header) []string {
-	if len(name) < len(IdentityPrefix) || !strings.EqualFold(name[:len(IdentityPrefix)], IdentityPrefix) {
-		return dst
-	}
-	name = strings.ToLower(name)
-	if contains(listed, name) || contains(dst, name) || isSet(set, name) {
-		return dst
-	}
-	return append(dst, name)
+	return d.Route.guard.AppendRemovals(dst, req, set)
 }
 
 func isSet(set []Header, name string) bool {

@@ -173,8 +173,9 @@ func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[s
 	}
 	r.strip = append(r.strip, identity...)
 	if !r.forwardAuth {
-		r.strip = append(r.strip, "authorization")
+		r.strip = append(r.strip, "authorization", "proxy-authorization")
 	}
+	r.guard = NewHeaderGuard(r.strip...)
 	if r.resource != "" {
 		var err error
 		if r.metadataURL, err = metadataURL(r.resource); err != nil {

@@ -141,6 +141,8 @@ type Service struct {
 	policy   atomic.Pointer[Policy]
 	log      *slog.Logger
 	observer Observer
+	// denyLog bounds the deny log lines an anonymous client can cause.
+	denyLog *DenyLogLimiter
 }
 
 // NewService returns a service deciding with p.
@@ -148,7 +150,7 @@ func NewService(p *Policy, log *slog.Logger, obs Observer) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{log: log, observer: obs}
+	s := &Service{log: log, observer: obs, denyLog: NewDenyLogLimiter(0, 0)}
 	s.policy.Store(p)
 	return s
 }
@@ -178,12 +180,19 @@ func (s *Service) Decide(ctx context.Context, req *Request) Decision {
 			status = 0
 		}
 		s.observer.Observe(ctx, Outcome{
-			Route: routeName, Verifier: verifier, Decision: d.Kind.String(), Reason: d.Reason,
+			Route: routeName, Verifier: verifier, Decision: d.Label(), Reason: d.Reason,
 			Status: status, Duration: time.Since(start),
 		})
 	}
 	if d.Kind == Deny && s.log.Enabled(ctx, slog.LevelInfo) {
+		ok, suppressed := s.denyLog.Allow(time.Now())
+		if !ok {
+			return d
+		}
 		attrs := []any{"route", routeName, "status", d.Status, "code", string(d.Reason)}
+		if suppressed > 0 {
+			attrs = append(attrs, "suppressed", suppressed)
+		}
 		if verifier != "" {
 			attrs = append(attrs, "verifier", verifier)
 		}
@@ -213,8 +222,12 @@ func (p *Policy) Decide(ctx context.Context, req *Request) Decision {
 		}
 	}
 
+	// The host an upstream reads must be the host routes match on.
+	host, ok := ParseAuthority(req.Host)
+	if !ok {
+		return Decision{Kind: Deny, Status: 400, Reason: reason.AuthorityInvalid}
+	}
 	var route *Route
-	host := hostOnly(req.Host)
 	if isPreflight && !req.Pinned {
 		// A preflight asks for the method that will follow.
 		if r := p.match(host, reqPath, req.Headers.Get("access-control-request-method")); r != nil && r.cors != nil {
@@ -308,6 +321,15 @@ func (d Decision) upstreamCredential(ctx context.Context, raw string) Decision {
 		return d.deny(503, upstream.Code(err), err)
 	}
 	return d.denied(verify.Result{}, err) // the client token expires too soon
+}
+
+// Label names the decision in metric labels, logs and Envoy's dynamic
+// metadata: allow, deny, metadata or preflight.
+func (d *Decision) Label() string {
+	if d.Kind == Respond && d.Reason == reason.Preflight {
+		return "preflight"
+	}
+	return d.Kind.String()
 }
 
 // deny turns d into a deny of status for code.

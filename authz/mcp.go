@@ -112,7 +112,7 @@ func (m *mcpRules) rule(op Operation) *opRule {
 // Envoy forwards. When both are there they must agree.
 func (m *mcpRules) operations(req *Request) ([]Operation, error) {
 	var hdr *Operation
-	if method := req.Headers.Get(hdrMCPMethod); method != "" && req.Headers.Get(hdrMCPProtocolVersion) >= headersSince {
+	if method := req.Headers.Get(hdrMCPMethod); method != "" && sendsHeaders(req.Headers.Get(hdrMCPProtocolVersion)) {
 		name, err := decodeMCPName(req.Headers.Get(hdrMCPName))
 		if err != nil {
 			return nil, errHeaderMismatch
@@ -146,6 +146,21 @@ func (m *mcpRules) operations(req *Request) ([]Operation, error) {
 		return body, nil
 	}
 	return nil, errOperationUnknown
+}
+
+// sendsHeaders reports whether a client of protocol version v sends the
+// SEP-2243 headers: v is a date (YYYY-MM-DD) no earlier than headersSince.
+// Anything else ("draft", "latest") is not trusted.
+func sendsHeaders(v string) bool {
+	if len(v) != len(headersSince) || v[4] != '-' || v[7] != '-' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if i != 4 && i != 7 && (v[i] < '0' || v[i] > '9') {
+			return false
+		}
+	}
+	return v >= headersSince
 }
 
 // decodeMCPName decodes an Mcp-Name value: as it is, or "=?base64?...?="

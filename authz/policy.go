@@ -91,8 +91,10 @@ type Route struct {
 	metadataURL  string
 	metadataJSON []byte
 	scopeParam   string
-	// strip are the headers removed on allow when nothing sets them.
+	// strip are the headers removed on allow when nothing sets them, and
+	// guard finds them (and the IdentityPrefix family) in any spelling.
 	strip []string
+	guard *HeaderGuard
 }
 
 type claimHeader struct {
@@ -170,27 +172,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// hostOnly strips the port from an :authority and lower-cases it. A
-// trailing dot is dropped too: "mcp.example.com." names the same host as
-// "mcp.example.com" and must not escape that host's routes.
-func hostOnly(authority string) string {
-	h := authority
-	if strings.HasPrefix(h, "[") {
-		if i := strings.IndexByte(h, ']'); i > 0 {
-			h = h[1:i]
-		}
-	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
-		h = h[:i]
-	}
-	h = strings.TrimSuffix(h, ".")
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(h)
-		}
-	}
-	return h
 }
 
 // PathOnly drops the query string and fragment of a :path.

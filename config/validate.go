@@ -27,7 +27,7 @@ var (
 // request is routed, framed or authenticated upstream.
 var reservedHeaders = []string{
 	"x-auth-sub", "x-auth-iss", "x-auth-scopes", "x-auth-client-id", "x-auth-verifier",
-	"authorization", "proxy-authorization", "host", "content-length", "transfer-encoding",
+	"x-auth-mcp-method", "x-auth-mcp-name", "authorization", "proxy-authorization", "host", "content-length", "transfer-encoding",
 	"connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection",
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokengate/tokengate/envoy"
+	"github.com/tokengate/tokengate/internal/envoycfg"
 	"github.com/tokengate/tokengate/internal/stack"
 	"github.com/tokengate/tokengate/keys"
 )
@@ -52,7 +52,7 @@ type envOptions struct {
 	// routes returns extra routes after the mcp route ("  - name: ...").
 	routes func(e *env) string
 	// envoyRoutes are Envoy routes tried before its catch-all.
-	envoyRoutes []envoy.Route
+	envoyRoutes []envoycfg.Route
 	// idp, if set, answers the IdP's requests other than /jwks.json.
 	idp http.Handler
 	// topLevel is extra top-level YAML (for example scope_hierarchy).
@@ -60,6 +60,8 @@ type envOptions struct {
 	// envoyRequestBody makes Envoy send the request body with each check
 	// (with_request_body), for MCP operation rules.
 	envoyRequestBody bool
+	// mcpSampleArgs are extra mcp-sample flags, given the ports.
+	mcpSampleArgs func(stack.Ports) []string
 }
 
 // newKey generates a key named name with keys.Generate.
@@ -129,7 +131,7 @@ func startEnv(t *testing.T, opts envOptions) *env {
 	s, err := stack.Start(ctx, stack.Options{
 		Tokengate: bins.tokengate, MCPSample: bins.mcpSample, Envoy: bins.envoy,
 		Config: e.cfgPath, Dir: e.dir, Ports: ports, EnvoyRoutes: opts.envoyRoutes,
-		EnvoyRequestBody: opts.envoyRequestBody,
+		EnvoyRequestBody: opts.envoyRequestBody, MCPSampleArgs: opts.mcpSampleArgs,
 	})
 	require.NoError(t, err)
 	e.stack = s

@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokengate/tokengate/envoy"
+	"github.com/tokengate/tokengate/internal/envoycfg"
 	"github.com/tokengate/tokengate/keys"
 )
 
@@ -428,7 +428,7 @@ func TestFaultsUnderLoad(t *testing.T) {
     required_scopes: [mcp:read]
 `
 		},
-		envoyRoutes: []envoy.Route{{Prefix: "/legacy", PrefixRewrite: "/mcp"}},
+		envoyRoutes: []envoycfg.Route{{Prefix: "/legacy", PrefixRewrite: "/mcp"}},
 	})
 	mint := func(key, alg string, mutate func(*keys.MintOptions)) string {
 		return e.mint(t, key, alg, func(o *keys.MintOptions) {

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tokengate/tokengate/envoy"
 	"github.com/tokengate/tokengate/internal/browser"
+	"github.com/tokengate/tokengate/internal/envoycfg"
 )
 
 // bins are the binaries built once for the whole suite.
@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	envoyBin, err := envoy.Binary()
+	envoyBin, err := envoycfg.Binary()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			fmt.Fprintf(os.Stderr, "e2e: FAIL: %v (CI=true: a missing Envoy is a failure)\n", err)

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokengate/tokengate/envoy"
+	"github.com/tokengate/tokengate/internal/envoycfg"
 	"github.com/tokengate/tokengate/keys"
 )
 
@@ -23,8 +23,8 @@ import (
 // takes effect without a restart. A broken configuration is refused and
 // the last good one stays in force.
 func TestReloadUnderTraffic(t *testing.T) {
-	publicRoute := envoy.Route{Prefix: "/public", PrefixRewrite: "/mcp"}
-	e := startEnv(t, envOptions{envoyRoutes: []envoy.Route{publicRoute}})
+	publicRoute := envoycfg.Route{Prefix: "/public", PrefixRewrite: "/mcp"}
+	e := startEnv(t, envOptions{envoyRoutes: []envoycfg.Route{publicRoute}})
 	tok := e.mint(t, "rs", "RS256", func(o *keys.MintOptions) {
 		o.Claims = map[string]any{"email": "alice@example.com", "dept": "eng"}
 	})

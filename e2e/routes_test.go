@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokengate/tokengate/envoy"
+	"github.com/tokengate/tokengate/internal/envoycfg"
 	"github.com/tokengate/tokengate/keys"
 )
 
@@ -33,7 +33,7 @@ func TestPinnedRoutesThroughEnvoy(t *testing.T) {
     allow_anonymous: true
 `
 		},
-		envoyRoutes: []envoy.Route{
+		envoyRoutes: []envoycfg.Route{
 			{Prefix: "/mcp/admin", PrefixRewrite: "/mcp", TokengateRoute: "admin"},
 			{Prefix: "/mcp/open", PrefixRewrite: "/mcp", TokengateRoute: "open"},
 			{Prefix: "/mcp/ghost", PrefixRewrite: "/mcp", TokengateRoute: "ghost"},
@@ -122,7 +122,7 @@ func TestAnonymousRouteThroughEnvoy(t *testing.T) {
     forward_authorization: true
 `
 		},
-		envoyRoutes: []envoy.Route{
+		envoyRoutes: []envoycfg.Route{
 			{Prefix: "/public", PrefixRewrite: "/mcp"},
 			{Prefix: "/forward", PrefixRewrite: "/mcp"},
 		},

@@ -71,3 +71,7 @@ const (
 	TokenExchangeUnavailable Code = "token_exchange_unavailable" // the token endpoint could not answer (503)
 	AssertionUnavailable     Code = "assertion_unavailable"      // tokengate could not sign an assertion (503)
 )
+
+// AuthorityInvalid: the request's :authority (or forwarded host) is not an
+// RFC 3986 host with an optional numeric port (400, before routing).
+const AuthorityInvalid Code = "authority_invalid"

@@ -70,7 +70,8 @@ func (s *Server) forwardAuth() http.Handler {
 //
 // A request must speak one convention unambiguously: headers of 2 and 3
 // that disagree, or either on a request of 1, are refused, since one of them
-// came from the client. The path must be normalized (see normalizedPath):
+// came from the client. The host (Host, or X-Forwarded-Host: one value, set
+// by the gateway, not a list) must pass authz.ParseAuthority. The path must be normalized (see normalizedPath):
 // the gateway forwards it as it is. The reason is empty on success.
 func requestFrom(r *http.Request) (*authz.Request, reason.Code) {
 	fwdURI, ok1 := single(r.Header, hdrForwardedURI)
@@ -114,12 +115,24 @@ func requestFrom(r *http.Request) (*authz.Request, reason.Code) {
 		case origMethod != "":
 			method = origMethod
 		}
-		if h := lastValue(r.Header, hdrForwardedHost); h != "" {
-			host = h
+		fwdHost, ok := single(r.Header, hdrForwardedHost)
+		if !ok {
+			return nil, reason.ForwardedHeadersConflict
+		}
+		if fwdHost != "" {
+			if _, ok := authz.ParseForwardedHost(fwdHost); !ok {
+				return nil, reason.AuthorityInvalid
+			}
+			host = fwdHost
 		}
 		if p := lastValue(r.Header, hdrForwardedProto); p != "" {
 			scheme = p
 		}
+	}
+	if _, ok := authz.ParseAuthority(host); !ok {
+		// A host an upstream could read differently (issue 10, finding
+		// 1): refused before routing, like the gRPC port does.
+		return nil, reason.AuthorityInvalid
 	}
 	if p, _, _ := strings.Cut(uri, "?"); !normalizedPath(p) {
 		return nil, reason.PathNotNormalized

@@ -69,6 +69,9 @@ type Options struct {
 	// TracerProvider traces Checks; nil sets tracing up from the OTEL_*
 	// environment (SetupTracing), and a no-op provider turns it off.
 	TracerProvider trace.TracerProvider
+	// HTTP bounds the HTTP port's connections and request bodies; zero
+	// fields take the defaults (HTTPLimits).
+	HTTP HTTPLimits
 }
 
 // New builds the policy from cfg and opens both listeners, so that port
@@ -117,7 +120,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Options) (*Server, error)
 	)
 	authv3.RegisterAuthorizationServer(s.grpcSrv, tr.wrap(extauthz.NewService(s.svc)))
 	healthpb.RegisterHealthServer(s.grpcSrv, s.health)
-	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
+	s.httpSrv = newHTTPServer(s.routes(), s.opts.HTTP)
 	return s, nil
 }
 
@@ -242,5 +245,6 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*") // RFC 9728 documents are public
 	_, _ = w.Write(doc)
 }

@@ -2,14 +2,17 @@ package verify
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
-	"strings"
+	"strconv"
 	"time"
 )
 
 // Claims are the registered and OAuth claims tokengate reads from a JWT.
+// They are decoded by decodeClaims: exact member names, no duplicate names,
+// scopes split on 0x20 only (see strictjson.go and scope.go). The json tags
+// only document the names.
 type Claims struct {
 	Issuer    string       `json:"iss"`
 	Subject   string       `json:"sub"`
@@ -23,31 +26,235 @@ type Claims struct {
 	Azp       string       `json:"azp"`
 }
 
+// errWrongType is the detail of a claim of the wrong JSON type.
+func errWrongType(claim string) error { return fmt.Errorf("claim %q has the wrong type", claim) }
+
+// decodeClaims reads payload, a JWT claims set, into c. It fails with an
+// error wrapping ErrTokenMalformed when payload is not one strict JSON
+// object (strictjson.go), a claim tokengate reads has the wrong type, a
+// scope is not an RFC 6749 scope-token, or an identity claim (sub,
+// client_id, azp) could not be sent as a header value.
+func decodeClaims(payload []byte, c *Claims) error {
+	err := readClaims(payload, c)
+	if err == nil {
+		err = checkIdentityValues(c.Subject, c.ClientID, c.Azp)
+	}
+	if err != nil {
+		*c = Claims{}
+		return fmt.Errorf("%w: claims: %w", ErrTokenMalformed, err)
+	}
+	return nil
+}
+
+func readClaims(payload []byte, c *Claims) error {
+	it, err := newObjectIter(payload)
+	if err != nil {
+		return err
+	}
+	for {
+		name, escaped, v, ok, err := it.next()
+		if err != nil || !ok {
+			return err
+		}
+		if escaped {
+			// Rare: an escaped name is compared by its value.
+			name = appendUnescaped(nil, name)
+		}
+		switch string(name) {
+		case "iss":
+			c.Issuer, err = decodeString(v, "iss")
+		case "sub":
+			c.Subject, err = decodeString(v, "sub")
+		case "aud":
+			c.Audience, err = decodeStringList(v, "aud")
+		case "exp":
+			c.Expiry, err = decodeNumericDate(v, "exp")
+		case "nbf":
+			c.NotBefore, err = decodeNumericDate(v, "nbf")
+		case "iat":
+			c.IssuedAt, err = decodeNumericDate(v, "iat")
+		case "scope":
+			c.Scope, err = decodeScopes(v, "scope")
+		case "scp":
+			c.Scp, err = decodeScopes(v, "scp")
+		case "client_id":
+			c.ClientID, err = decodeString(v, "client_id")
+		case "azp":
+			c.Azp, err = decodeString(v, "azp")
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// checkIdentityValues refuses identity claims that tokengate could not
+// send upstream unchanged (see HeaderSafe), so that a token is never
+// accepted without the identity headers it promises.
+func checkIdentityValues(sub, clientID, azp string) error {
+	switch {
+	case !HeaderSafe(sub):
+		return errors.New(`claim "sub" cannot be sent as a header value`)
+	case !HeaderSafe(clientID):
+		return errors.New(`claim "client_id" cannot be sent as a header value`)
+	case !HeaderSafe(azp):
+		return errors.New(`claim "azp" cannot be sent as a header value`)
+	}
+	return nil
+}
+
+// MaxHeaderValue is the longest identity value tokengate sends upstream.
+const MaxHeaderValue = 8 << 10
+
+// HeaderSafe reports whether s can be sent as an HTTP header value exactly
+// as it is: at most MaxHeaderValue bytes, no control character other than
+// tab (so no CR, LF or NUL), no DEL, and no leading or trailing space or tab
+// (which HTTP strips, RFC 9110 section 5.5). The empty string is safe (no
+// header is sent).
+func HeaderSafe(s string) bool {
+	if len(s) > MaxHeaderValue {
+		return false
+	}
+	if s == "" {
+		return true
+	}
+	if s[0] == ' ' || s[0] == '\t' || s[len(s)-1] == ' ' || s[len(s)-1] == '\t' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeString reads a claim that must be a string; null reads as "".
+func decodeString(v []byte, claim string) (string, error) {
+	switch v[0] {
+	case '"':
+		return jsonString(v), nil
+	case 'n':
+		return "", nil
+	}
+	return "", errWrongType(claim)
+}
+
+// decodeStringList reads a string or an array of strings; null reads as
+// nil.
+func decodeStringList(v []byte, claim string) (StringList, error) {
+	switch v[0] {
+	case '"':
+		return StringList{jsonString(v)}, nil
+	case 'n':
+		return nil, nil
+	case '[':
+		l := StringList{}
+		for it := newArrayIter(v); ; {
+			e, ok, err := it.next()
+			if err != nil || !ok {
+				return l, err
+			}
+			if e[0] != '"' {
+				return nil, errWrongType(claim)
+			}
+			l = append(l, jsonString(e))
+		}
+	}
+	return nil, errWrongType(claim)
+}
+
+// decodeScopes reads a scope claim: a string of scope-tokens separated by
+// spaces (0x20) or an array of scope-tokens; null reads as nil (absent).
+func decodeScopes(v []byte, claim string) (ScopeList, error) {
+	switch v[0] {
+	case '"':
+		l, err := ParseScopes(jsonString(v))
+		if err != nil {
+			return nil, fmt.Errorf("claim %q: %w", claim, err)
+		}
+		return ScopeList(l), nil
+	case 'n':
+		return nil, nil
+	case '[':
+		l := ScopeList{}
+		for it := newArrayIter(v); ; {
+			e, ok, err := it.next()
+			if err != nil || !ok {
+				return l, err
+			}
+			if e[0] != '"' {
+				return nil, errWrongType(claim)
+			}
+			s := jsonString(e)
+			if !ValidScopeToken(s) {
+				return nil, fmt.Errorf("claim %q: %w", claim, errScopeToken)
+			}
+			l = append(l, s)
+		}
+	}
+	return nil, errWrongType(claim)
+}
+
+// decodeNumericDate reads a NumericDate; null reads as nil (absent).
+func decodeNumericDate(v []byte, claim string) (*NumericDate, error) {
+	if v[0] == 'n' {
+		return nil, nil
+	}
+	if v[0] != '-' && (v[0] < '0' || v[0] > '9') {
+		return nil, errWrongType(claim)
+	}
+	t, ok := numericDate(v)
+	if !ok {
+		return nil, fmt.Errorf("claim %q is not a NumericDate", claim)
+	}
+	return &NumericDate{t}, nil
+}
+
+// maxNumericDate bounds dates far beyond any token's lifetime (year 36812).
+const maxNumericDate = 1 << 40
+
+// numericDate converts v, a JSON number the scanner accepted, to a time:
+// seconds since the epoch, possibly fractional, non-negative and at most
+// maxNumericDate.
+func numericDate(v []byte) (time.Time, bool) {
+	// The common case, an integer of at most 13 digits, without strconv.
+	if len(v) <= 13 {
+		var n int64
+		i := 0
+		for ; i < len(v) && '0' <= v[i] && v[i] <= '9'; i++ {
+			n = n*10 + int64(v[i]-'0')
+		}
+		if i == len(v) {
+			if n > maxNumericDate {
+				return time.Time{}, false
+			}
+			return time.Unix(n, 0), true
+		}
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > maxNumericDate {
+		return time.Time{}, false
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true
+}
+
 // StringList is a claim that may be a single string or an array of strings,
 // like "aud".
 type StringList []string
 
-// UnmarshalJSON accepts a string or an array of strings.
+// UnmarshalJSON accepts a string, an array of strings or null, under the
+// strict rules of decodeClaims.
 func (l *StringList) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(b, []byte("null")) {
-		*l = nil
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
-		s, ok := plainJSONString(b)
-		if !ok {
-			if err := json.Unmarshal(b, &s); err != nil {
-				return err
-			}
-		}
-		*l = StringList{s}
-		return nil
-	}
-	var ss []string
-	if err := json.Unmarshal(b, &ss); err != nil {
+	if err := validJSON(b); err != nil {
 		return err
 	}
-	*l = ss
+	v, err := decodeStringList(trimJSONSpace(b), "")
+	if err != nil {
+		return err
+	}
+	*l = v
 	return nil
 }
 
@@ -55,23 +262,16 @@ func (l *StringList) UnmarshalJSON(b []byte) error {
 // an array of strings (the "scp" of some identity providers).
 type ScopeList []string
 
-// UnmarshalJSON accepts a space-delimited string or an array of strings.
+// UnmarshalJSON accepts what decodeScopes accepts.
 func (l *ScopeList) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		s, ok := plainJSONString(b)
-		if !ok {
-			if err := json.Unmarshal(b, &s); err != nil {
-				return err
-			}
-		}
-		*l = strings.Fields(s)
-		return nil
-	}
-	var ss StringList
-	if err := ss.UnmarshalJSON(b); err != nil {
+	if err := validJSON(b); err != nil {
 		return err
 	}
-	*l = ScopeList(ss)
+	v, err := decodeScopes(trimJSONSpace(b), "")
+	if err != nil {
+		return err
+	}
+	*l = v
 	return nil
 }
 
@@ -79,24 +279,24 @@ func (l *ScopeList) UnmarshalJSON(b []byte) error {
 // fractional.
 type NumericDate struct{ time.Time }
 
-// UnmarshalJSON accepts a JSON number.
+// UnmarshalJSON accepts a JSON number (null leaves d unchanged).
 func (d *NumericDate) UnmarshalJSON(b []byte) error {
-	var n json.Number
-	if len(b) == 0 || b[0] == '"' {
-		return errors.New("not a NumericDate")
-	}
-	if isJSONNumber(b) {
-		n = json.Number(b) // what json.Unmarshal would store, without its cost
-	} else if err := json.Unmarshal(b, &n); err != nil {
+	if err := validJSON(b); err != nil {
 		return err
 	}
-	f, err := n.Float64()
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1<<40 {
-		return errors.New("not a NumericDate")
+	v, err := decodeNumericDate(trimJSONSpace(b), "")
+	if err != nil {
+		return err
 	}
-	sec, frac := math.Modf(f)
-	d.Time = time.Unix(int64(sec), int64(frac*1e9))
+	if v != nil {
+		*d = *v
+	}
 	return nil
+}
+
+// trimJSONSpace removes the JSON white space around a value.
+func trimJSONSpace(b []byte) []byte {
+	return bytes.Trim(b, " \t\r\n")
 }
 
 // scopes returns the token's scopes: "scope", falling back to "scp".
@@ -113,23 +313,6 @@ func (c *Claims) clientID() string {
 		return c.ClientID
 	}
 	return c.Azp
-}
-
-// plainJSONString returns the value of b, a JSON string, when the value
-// is b's bytes between the quotes: printable ASCII without escapes. Else
-// it returns false, and json.Unmarshal must decode b. The claims decoder
-// calls UnmarshalJSON once per claim, and a nested json.Unmarshal costs a
-// scan and a decoder; the strings of real tokens are plain.
-func plainJSONString(b []byte) (string, bool) {
-	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
-		return "", false
-	}
-	for _, c := range b[1 : len(b)-1] {
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return "", false
-		}
-	}
-	return string(b[1 : len(b)-1]), true
 }
 
 // isJSONNumber reports whether b is exactly one JSON number (RFC 8259

@@ -2,15 +2,18 @@ package verify
 
 import (
 	"encoding/json"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// TestClaimFastPaths: the shortcuts the claims decoder takes agree with
-// encoding/json, and refuse what they cannot decode alone.
+// TestClaimFastPaths: the number grammar and the string decoding of the
+// strict claims decoder agree with encoding/json on what both accept.
 func TestClaimFastPaths(t *testing.T) {
 	tests := []struct {
 		in         string
@@ -44,9 +47,20 @@ func TestClaimFastPaths(t *testing.T) {
 		{`"https://mcp.example.com/mcp"`, false, true},
 		{`"mcp:read mcp:write"`, false, true},
 		{`""`, false, true},
-		{`"a\"b"`, false, false},
-		{`"a\u0041"`, false, false},
-		{`"caf` + "\xc3\xa9" + `"`, false, false},
+		{`"a\"b"`, false, true},
+		{`"a\u0041"`, false, true},
+		{`"\ud83d\ude00"`, false, true},
+		{`"\ud83d"`, false, false},
+		{`"\ude00\ud83d"`, false, false},
+		{`"\u00"`, false, false},
+		{`"\x"`, false, false},
+		{`"caf` + "\xc3\xa9" + `"`, false, true},
+		{`"surrogate in UTF-8 ` + "\xed\xa0\x80" + `"`, false, false},
+		{`1099511627776`, true, false},
+		{`1099511627777`, true, false},
+		{`9999999999999`, true, false},
+		{`99999999999999999999`, true, false},
+		{`-0.0`, true, false},
 		{`"bad` + "\xff" + `"`, false, false},
 		{`"tab` + "\t" + `"`, false, false},
 		{`"`, false, false},
@@ -55,8 +69,7 @@ func TestClaimFastPaths(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
 			assert.Equal(t, tc.wantNumber, isJSONNumber([]byte(tc.in)), "isJSONNumber")
-			_, plain := plainJSONString([]byte(tc.in))
-			assert.Equal(t, tc.wantPlain, plain, "plainJSONString")
+			assert.Equal(t, tc.wantPlain, validJSON([]byte(tc.in)) == nil && tc.in[0] == '"', "a strict JSON string")
 			checkClaimFastPaths(t, []byte(tc.in))
 		})
 	}
@@ -82,9 +95,20 @@ func checkClaimFastPaths(t *testing.T, b []byte) {
 		// with it, encoding/json decodes them, as before.)
 		t.Fatalf("isJSONNumber missed %q", b)
 	}
-	if s, ok := plainJSONString(b); ok {
+	if v := trimJSONSpace(b); len(v) > 0 && v[0] == '"' && validJSON(b) == nil {
 		var want string
-		require.NoError(t, json.Unmarshal(b, &want), "a plain string is a JSON string")
-		require.Equal(t, want, s)
+		require.NoError(t, json.Unmarshal(b, &want), "a strict JSON string is a JSON string")
+		require.Equal(t, want, jsonString(v))
+	}
+	if isJSONNumber(b) {
+		// The integer shortcut of numericDate agrees with strconv.
+		got, ok := numericDate(b)
+		f, err := strconv.ParseFloat(string(b), 64)
+		want := err == nil && f >= 0 && f <= maxNumericDate
+		require.Equal(t, want, ok, "numericDate(%q) accepted", b)
+		if ok {
+			sec, frac := math.Modf(f)
+			require.True(t, time.Unix(int64(sec), int64(frac*1e9)).Equal(got), "numericDate(%q)", b)
+		}
 	}
 }

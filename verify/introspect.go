@@ -1,10 +1,8 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -266,13 +264,13 @@ func (v *Introspection) lookup(ctx context.Context, key cacheKey, raw string) (*
 
 // introspectionResponse holds the RFC 7662 members tokengate reads.
 type introspectionResponse struct {
-	Scope     ScopeList    `json:"scope"`
-	ClientID  string       `json:"client_id"`
-	Subject   string       `json:"sub"`
-	Issuer    string       `json:"iss"`
-	Audience  StringList   `json:"aud"`
-	Expiry    *NumericDate `json:"exp"`
-	NotBefore *NumericDate `json:"nbf"`
+	Scope     ScopeList
+	ClientID  string
+	Subject   string
+	Issuer    string
+	Audience  StringList
+	Expiry    *NumericDate
+	NotBefore *NumericDate
 }
 
 // introspect asks the endpoint about raw and judges the answer. It reports
@@ -288,31 +286,54 @@ func (v *Introspection) introspect(ctx context.Context, raw string) (*introspect
 
 // judge parses an introspection response body and applies the checks that
 // do not depend on the route. It reports whether the result may be cached.
+//
+// The body is read like a token payload (strictjson.go): exact member
+// names, and a duplicate member name makes the whole body unreadable.
 func (v *Introspection) judge(body []byte) (*introspected, bool, error) {
-	// A body that is not a JSON object, or an active response whose members
-	// have the wrong types, means the identity provider is broken, not that
-	// the token is bad: answer "unavailable" (503), not "invalid" (401).
-	var head struct {
-		Active json.RawMessage `json:"active"`
-	}
-	if err := json.Unmarshal(body, &head); err != nil || !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
-		why := "response is not a JSON object"
-		if _, syntax := err.(*json.SyntaxError); syntax {
-			why = "response: " + safeJSONError(err)
+	// A body that is not one strict JSON object, or an active response
+	// whose members have the wrong types, means the identity provider is
+	// broken, not that the token is bad: answer "unavailable" (503), not
+	// "invalid" (401).
+	var active, scope, clientID, sub, iss, aud, exp, nbf []byte
+	err := eachMember(body, func(name, val []byte) error {
+		switch string(name) {
+		case "active":
+			active = val
+		case "scope":
+			scope = val
+		case "client_id":
+			clientID = val
+		case "sub":
+			sub = val
+		case "iss":
+			iss = val
+		case "aud":
+			aud = val
+		case "exp":
+			exp = val
+		case "nbf":
+			nbf = val
 		}
-		v.warn(errors.New(why))
-		return nil, false, fmt.Errorf("%w: %s", ErrIntrospectionUnavailable, why)
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("response: %w", err)
+		v.warn(err)
+		return nil, false, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, err)
 	}
 	// Only the JSON boolean true is active: "true" (a string), 1 or a missing
 	// member are not.
-	if !bytes.Equal(head.Active, []byte("true")) {
+	if string(active) != "true" {
 		return nil, false, ErrTokenInactive
 	}
-	var r introspectionResponse
-	if err := json.Unmarshal(body, &r); err != nil {
-		err = fmt.Errorf("active response: %s", safeJSONError(err))
+	r, err := decodeIntrospection(scope, clientID, sub, iss, aud, exp, nbf)
+	if err != nil {
+		if errors.Is(err, ErrTokenMalformed) {
+			return nil, false, err
+		}
+		err = fmt.Errorf("active response: %w", err)
 		v.warn(err)
-		return nil, false, fmt.Errorf("%w: %v", ErrIntrospectionUnavailable, err)
+		return nil, false, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, err)
 	}
 	now := v.now()
 	if r.Expiry != nil && !now.Before(r.Expiry.Add(v.skew)) {
@@ -340,6 +361,49 @@ func (v *Introspection) judge(body []byte) (*introspected, bool, error) {
 		res.expires = r.Expiry.Time
 	}
 	return res, len(body) <= maxCachedBody && now.Before(res.expires), nil
+}
+
+// decodeIntrospection decodes the members judge reads (nil: absent). A
+// member of the wrong type is an error of the identity provider; a scope
+// that is not a scope-token, or an identity value that could not be sent as
+// a header value, makes the token malformed (an error wrapping
+// ErrTokenMalformed), as it would in a JWT.
+func decodeIntrospection(scope, clientID, sub, iss, aud, exp, nbf []byte) (*introspectionResponse, error) {
+	var r introspectionResponse
+	var err error
+	str := func(v []byte, claim string, dst *string) {
+		if v != nil && err == nil {
+			*dst, err = decodeString(v, claim)
+		}
+	}
+	str(clientID, "client_id", &r.ClientID)
+	str(sub, "sub", &r.Subject)
+	str(iss, "iss", &r.Issuer)
+	if aud != nil && err == nil {
+		r.Audience, err = decodeStringList(aud, "aud")
+	}
+	if exp != nil && err == nil {
+		r.Expiry, err = decodeNumericDate(exp, "exp")
+	}
+	if nbf != nil && err == nil {
+		r.NotBefore, err = decodeNumericDate(nbf, "nbf")
+	}
+	if scope != nil && err == nil {
+		r.Scope, err = decodeScopes(scope, "scope")
+		if errors.Is(err, errScopeToken) {
+			return nil, fmt.Errorf("%w: introspection: %w", ErrTokenMalformed, err)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkIdentityValues(r.Subject, r.ClientID, ""); err != nil {
+		return nil, fmt.Errorf("%w: introspection: %w", ErrTokenMalformed, err)
+	}
+	if !HeaderSafe(r.Issuer) {
+		return nil, fmt.Errorf("%w: introspection: iss cannot be sent as a header value", ErrTokenMalformed)
+	}
+	return &r, nil
 }
 
 // post sends the introspection request and returns the 200 response body.

@@ -1,24 +1,22 @@
 package verify
 
-import (
-	"encoding/json"
-	"fmt"
-)
+import "fmt"
 
 // scopeFromClaim reads scopes from a custom claim (space-delimited string or
-// array of strings).
+// array of strings), by exact name, from payload, which must be one strict
+// JSON object (strictjson.go).
 func scopeFromClaim(payload []byte, claim string) ([]string, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &m); err != nil {
-		return nil, fmt.Errorf("%w: claims: %s", ErrTokenMalformed, safeJSONError(err))
+	var scopes ScopeList
+	err := eachMember(payload, func(name, v []byte) error {
+		if string(name) != claim {
+			return nil
+		}
+		var err error
+		scopes, err = decodeScopes(v, claim)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: claims: %w", ErrTokenMalformed, err)
 	}
-	raw, ok := m[claim]
-	if !ok {
-		return nil, nil
-	}
-	var s ScopeList
-	if err := s.UnmarshalJSON(raw); err != nil {
-		return nil, fmt.Errorf("%w: scope claim has the wrong type", ErrTokenMalformed)
-	}
-	return s, nil
+	return scopes, nil
 }

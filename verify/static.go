@@ -33,6 +33,14 @@ func NewStatic(name string, tokens map[string]StaticIdentity) (*Static, error) {
 		if tok == "" {
 			return nil, optionErr("tokens", "a token must not be empty")
 		}
+		if !HeaderSafe(si.Subject) {
+			return nil, optionErr("tokens", "a sub cannot be sent as a header value (control character, space at either end, or longer than 8 KiB)")
+		}
+		for _, sc := range si.Scopes {
+			if !ValidScopeToken(sc) {
+				return nil, optionErr("tokens", "scope %q is not an RFC 6749 scope-token (printable ASCII without space, \" or \\)", sc)
+			}
+		}
 		v.hashes = append(v.hashes, hashToken(tok))
 		v.ids = append(v.ids, &Identity{Verifier: name, Subject: si.Subject, Scopes: slices.Clone(si.Scopes)})
 	}

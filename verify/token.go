@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -52,26 +53,9 @@ func ParseToken(raw string) *Token {
 		t.malformed = fmt.Errorf("%w: not a compact JWS", ErrTokenMalformed)
 		return t
 	}
-	h := jwsbb.HeaderParseCompact(hdr)
-	alg, err := jwsbb.HeaderGetString(h, "alg")
-	if err != nil {
-		t.malformed = fmt.Errorf("%w: header has no alg", ErrTokenMalformed)
-		return t
-	}
-	t.JWS = true
-	t.Alg = alg
-	if t.Kid, err = optionalString(h, "kid"); err != nil {
+	if err := t.parseHeader(hdr); err != nil {
 		t.malformed = err
 		return t
-	}
-	if t.Typ, err = optionalString(h, "typ"); err != nil {
-		t.malformed = err
-		return t
-	}
-	t.Crit = jwsbb.HeaderHas(h, "crit")
-	if jwsbb.HeaderHas(h, "b64") {
-		// Unencoded payloads (RFC 7797) are never used for access tokens.
-		t.Crit = true
 	}
 	if !canonicalBase64URL(sig) {
 		// Only one spelling of a signature is accepted, so that a valid
@@ -91,25 +75,82 @@ func ParseToken(raw string) *Token {
 	t.Payload = t.Payload[:n]
 	t.compact = compact
 	var c Claims
-	if err := json.Unmarshal(t.Payload, &c); err != nil {
-		t.malformed = fmt.Errorf("%w: claims: %v", ErrTokenMalformed, safeJSONError(err))
+	if err := decodeClaims(t.Payload, &c); err != nil {
+		t.malformed = err
 		return t
 	}
 	t.Claims = &c
 	return t
 }
 
+// parseHeader decodes the protected header segment seg and reads alg,
+// kid, typ, crit and b64 into t, by exact name; a header that is not one
+// strict JSON object (strictjson.go: no duplicate member names) has no alg
+// as far as tokengate is concerned, so t stays a non-JWS. It sets t.JWS once
+// alg is known.
+func (t *Token) parseHeader(seg []byte) error {
+	var buf [256]byte
+	dst := buf[:]
+	if n := base64.RawURLEncoding.DecodedLen(len(seg)); n > len(dst) {
+		dst = make([]byte, n)
+	}
+	n, err := base64.RawURLEncoding.Decode(dst, seg)
+	if err != nil {
+		return fmt.Errorf("%w: header is not base64url", ErrTokenMalformed)
+	}
+	var alg, kid, typ []byte // raw JSON values
+	crit := false
+	it, err := newObjectIter(dst[:n])
+	for err == nil {
+		var name, v []byte
+		var escaped, ok bool
+		if name, escaped, v, ok, err = it.next(); !ok {
+			break
+		}
+		if escaped {
+			name = appendUnescaped(nil, name)
+		}
+		switch string(name) {
+		case "alg":
+			alg = v
+		case "kid":
+			kid = v
+		case "typ":
+			typ = v
+		case "crit", "b64":
+			// Unencoded payloads (RFC 7797) are never used for access
+			// tokens, so b64 is refused like any critical parameter.
+			crit = true
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: header: %w", ErrTokenMalformed, err)
+	}
+	if alg == nil || alg[0] != '"' {
+		return fmt.Errorf("%w: header has no alg", ErrTokenMalformed)
+	}
+	t.JWS = true
+	t.Alg = jsonString(alg)
+	t.Crit = crit
+	if t.Kid, err = optionalString(kid, "kid"); err != nil {
+		return err
+	}
+	if t.Typ, err = optionalString(typ, "typ"); err != nil {
+		return err
+	}
+	return nil
+}
+
 // optionalString reads a header parameter that, when present, must be a
-// string.
-func optionalString(h jwsbb.Header, name string) (string, error) {
-	if !jwsbb.HeaderHas(h, name) {
+// string (null included: it is present and not a string).
+func optionalString(v []byte, name string) (string, error) {
+	if v == nil {
 		return "", nil
 	}
-	s, err := jwsbb.HeaderGetString(h, name)
-	if err != nil {
+	if v[0] != '"' {
 		return "", fmt.Errorf("%w: header %s is not a string", ErrTokenMalformed, name)
 	}
-	return s, nil
+	return jsonString(v), nil
 }
 
 // strictBase64URL decodes unpadded base64url and rejects non-zero padding
@@ -149,12 +190,16 @@ func (t *Token) LooksLikeJWT() bool { return t.JWS || t.malformed != nil }
 
 // safeJSONError keeps the kind of a JSON error without echoing input bytes.
 func safeJSONError(err error) string {
+	var je *jsonError
 	switch e := err.(type) {
 	case *json.UnmarshalTypeError:
 		return fmt.Sprintf("claim %q has the wrong type", e.Field)
 	case *json.SyntaxError:
 		return fmt.Sprintf("invalid JSON at offset %d", e.Offset)
 	default:
+		if errors.As(err, &je) {
+			return je.Error()
+		}
 		return "invalid JSON"
 	}
 }

@@ -21,21 +21,15 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/template"
 	"time"
-
-	_ "embed"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/tokengate/tokengate/envoy"
+	"github.com/tokengate/tokengate/internal/envoycfg"
 	"github.com/tokengate/tokengate/keys"
 )
-
-//go:embed envoy.yaml.tmpl
-var envoyTemplate string
 
 const (
 	issuer     = "https://bench.issuer"
@@ -122,7 +116,7 @@ func run(o options) error {
 	sec := o.sections
 	var envoyBin string
 	if sec.has("envoy") {
-		if envoyBin, err = envoy.Binary(); err != nil {
+		if envoyBin, err = envoycfg.Binary(); err != nil {
 			return err
 		}
 	}
@@ -243,21 +237,23 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		var envoyCfg bytes.Buffer
-		type listener struct {
-			Name    string
-			Port    int
-			Cluster string // the ext_authz service's cluster, if any
-		}
-		err = template.Must(template.New("e").Parse(envoyTemplate)).Execute(&envoyCfg, map[string]any{
-			"Admin": pAdmin, "Tokengate": pGRPC, "Noop": pNoop, "Issuer": issuer, "Audience": audience, "JWKS": strings.TrimSpace(string(jwks)),
-			"Listeners": []listener{{"none", pNone, ""}, {"jwt_authn", pJWT, ""}, {"ext_authz", pExt, "tokengate"}, {"ext_authz_noop", pExtNoop, "noop"}},
+		// One Envoy, four listeners with a direct_response upstream, so only
+		// the authorization cost shows: ingress is ext_authz to tokengate;
+		// beside it no auth, Envoy's own jwt_authn with the same key as a
+		// local JWKS, and ext_authz to the harness's no-op server.
+		envoyCfg, err := envoycfg.Render(envoycfg.Params{
+			ListenPort: pExt, AdminPort: pAdmin, AuthzPort: pGRPC, DirectResponse: true,
+			Listeners: []envoycfg.Listener{
+				{Name: "none", Port: pNone},
+				{Name: "jwt_authn", Port: pJWT, JWTAuthn: &envoycfg.JWTAuthn{Issuer: issuer, Audience: audience, JWKS: strings.TrimSpace(string(jwks))}},
+				{Name: "ext_authz_noop", Port: pExtNoop, ExtAuthzPort: pNoop},
+			},
 		})
 		if err != nil {
 			return err
 		}
 		envoyPath := filepath.Join(dir, "envoy.yaml")
-		if err := os.WriteFile(envoyPath, envoyCfg.Bytes(), 0o600); err != nil {
+		if err := os.WriteFile(envoyPath, envoyCfg, 0o600); err != nil {
 			return err
 		}
 		if ev, err = startProc(dir, "envoy", fmt.Sprintf("http://127.0.0.1:%d/ready", pAdmin), nil, envoyBin,

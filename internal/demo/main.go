@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tokengate/tokengate/envoy"
+	"github.com/tokengate/tokengate/internal/envoycfg"
 	"github.com/tokengate/tokengate/internal/stack"
 	"github.com/tokengate/tokengate/keys"
 )
@@ -34,7 +34,7 @@ func run() error {
 	port := flag.Int("port", 10000, "Envoy listener port (the others follow: +1 Envoy admin, +2 gRPC, +3 HTTP, +4 mcp-sample)")
 	flag.Parse()
 
-	envoyBin, err := envoy.Binary()
+	envoyBin, err := envoycfg.Binary()
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tokengate/tokengate/envoy"
+	"github.com/tokengate/tokengate/internal/envoycfg"
 )
 
 // Ports are the loopback ports of one stack.
@@ -48,6 +48,9 @@ func FreePorts() (Ports, error) {
 type Options struct {
 	// Binaries.
 	Tokengate, MCPSample, Envoy string
+	// MCPSampleArgs are extra mcp-sample flags (for example
+	// --verify-assertion), given the ports.
+	MCPSampleArgs func(Ports) []string
 	// Config is tokengate's configuration file. Its listeners are
 	// overridden through TOKENGATE_SERVER__* to Ports.
 	Config string
@@ -57,8 +60,8 @@ type Options struct {
 	Dir   string
 	Ports Ports
 	// EnvoyRoutes are extra Envoy routes before the catch-all (prefix
-	// rewrites, pinned tokengate routes); see envoy.Params.Routes.
-	EnvoyRoutes []envoy.Route
+	// rewrites, pinned tokengate routes); see envoycfg.Params.Routes.
+	EnvoyRoutes []envoycfg.Route
 	// EnvoyForwardAuth makes Envoy ask tokengate's HTTP port in forward-auth
 	// mode (ext_authz http_service) instead of its gRPC port.
 	EnvoyForwardAuth bool
@@ -101,7 +104,7 @@ func (s *Stack) TokengateHTTP() string { return fmt.Sprintf("http://127.0.0.1:%d
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	s := &Stack{opts: o}
 	p := o.Ports
-	params := envoy.Params{
+	params := envoycfg.Params{
 		ListenPort: p.Envoy, AdminPort: p.EnvoyAdmin, AuthzPort: p.GRPC, UpstreamPort: p.Upstream,
 		Routes:          o.EnvoyRoutes,
 		WithRequestBody: o.EnvoyRequestBody, MaxRequestBytes: o.EnvoyMaxRequestBytes,
@@ -109,13 +112,17 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.EnvoyForwardAuth {
 		params.AuthzHTTPPort = p.HTTP
 	}
-	envoyCfg, err := envoy.Render(params)
+	envoyCfg, err := envoycfg.Render(params)
 	if err != nil {
 		return nil, err
 	}
 	envoyPath := filepath.Join(o.Dir, "envoy.yaml")
 	if err := os.WriteFile(envoyPath, envoyCfg, 0o644); err != nil {
 		return nil, err
+	}
+	sampleArgs := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", p.Upstream)}
+	if o.MCPSampleArgs != nil {
+		sampleArgs = append(sampleArgs, o.MCPSampleArgs(p)...)
 	}
 	steps := []struct {
 		name  string
@@ -124,7 +131,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		env   []string
 		ready string
 	}{
-		{"mcp-sample", o.MCPSample, []string{"--listen", fmt.Sprintf("127.0.0.1:%d", p.Upstream)}, nil,
+		{"mcp-sample", o.MCPSample, sampleArgs, nil,
 			fmt.Sprintf("http://127.0.0.1:%d/healthz", p.Upstream)},
 		{"tokengate", o.Tokengate, []string{"serve", "--config", o.Config}, append([]string{
 			fmt.Sprintf("TOKENGATE_SERVER__GRPC_LISTEN=127.0.0.1:%d", p.GRPC),

@@ -37,7 +37,7 @@ func dynamicMetadata(d *authz.Decision) *structpb.Struct {
 		put("route", d.Route.Name)
 	}
 	put("verifier", d.Identity.Verifier())
-	put("decision", d.Kind.String())
+	put("decision", d.Label())
 	put("reason", string(d.Reason))
 	put("sub", d.Identity.Subject())
 	put("client_id", d.Identity.ClientID())

@@ -1,6 +1,7 @@
-// Package envoy renders the Envoy configuration that puts tokengate in
-// front of an upstream, and finds the Envoy binary.
-package envoy
+// Package envoycfg renders the Envoy configuration that puts tokengate in
+// front of an upstream, and finds the Envoy binary. It is harness code: the
+// demo, the end-to-end tests and the benchmark run the Envoy it renders.
+package envoycfg
 
 import (
 	"bytes"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"text/template"
 )
@@ -54,7 +56,56 @@ type Params struct {
 	// MaxRequestBytes bounds the buffered body; 0 means
 	// DefaultMaxRequestBytes. Only used with WithRequestBody.
 	MaxRequestBytes int
+	// DirectResponse, if set, makes Envoy answer every allowed request
+	// itself with 200 "ok" instead of routing it to an upstream (no
+	// upstream cluster; UpstreamPort is then unused), so that only the
+	// cost of authorization shows. The benchmark sets it.
+	DirectResponse bool
+	// Listeners are optional listeners beside "ingress", on the same
+	// address and with the same routes to the upstream (the catch-all
+	// only), each with its own authorization. The benchmark compares them.
+	Listeners []Listener
 }
+
+// Listener is an extra listener. Without ExtAuthzPort and JWTAuthn it
+// authorizes nothing.
+type Listener struct {
+	// Name is the listener's name and stat prefix: lowercase letters,
+	// digits and "_", not "ingress".
+	Name string
+	Port int
+	// ExtAuthzPort, if set, is a gRPC ext_authz server on Address (its
+	// cluster is "authz_" + Name), asked about every request, fail closed.
+	ExtAuthzPort int
+	// JWTAuthn, if set, validates JWTs with Envoy's own jwt_authn filter.
+	JWTAuthn *JWTAuthn
+}
+
+// JWTAuthn is a jwt_authn provider with a local JWKS.
+type JWTAuthn struct {
+	Issuer   string
+	Audience string
+	// JWKS is the JSON Web Key Set document.
+	JWKS string
+}
+
+// listenerView is one listener as the template renders it.
+type listenerView struct {
+	Listener
+	// Ingress marks the listener whose ext_authz filter asks tokengate.
+	Ingress bool
+}
+
+// Cluster is the name of the listener's ext_authz cluster.
+func (l listenerView) Cluster() string { return "authz_" + l.Name }
+
+// view is what the template executes on.
+type view struct {
+	Params
+	AllListeners []listenerView
+}
+
+var listenerName = regexp.MustCompile(`^[a-z0-9_]+$`)
 
 // DefaultMaxRequestBytes is the body Envoy buffers for a check when
 // Params.WithRequestBody is set and MaxRequestBytes is not: 64 KiB, far
@@ -82,7 +133,7 @@ func Render(p Params) ([]byte, error) {
 	if p.Address == "" {
 		p.Address = "127.0.0.1"
 	}
-	if p.ListenPort == 0 || p.AdminPort == 0 || p.AuthzPort == 0 || p.UpstreamPort == 0 {
+	if p.ListenPort == 0 || p.AdminPort == 0 || p.AuthzPort == 0 || (p.UpstreamPort == 0 && !p.DirectResponse) {
 		return nil, errors.New("envoy: every port must be set")
 	}
 	if p.MaxRequestBytes < 0 {
@@ -98,9 +149,30 @@ func Render(p Params) ([]byte, error) {
 		if r.PrefixRewrite != "" && !strings.HasPrefix(r.PrefixRewrite, "/") {
 			return nil, fmt.Errorf("envoy: Routes[%d].PrefixRewrite %q must start with /", i, r.PrefixRewrite)
 		}
+		if r.PrefixRewrite != "" && p.DirectResponse {
+			return nil, fmt.Errorf("envoy: Routes[%d].PrefixRewrite: there is no upstream to rewrite for with DirectResponse", i)
+		}
+	}
+	v := view{Params: p, AllListeners: []listenerView{{Listener: Listener{Name: "ingress", Port: p.ListenPort}, Ingress: true}}}
+	seen := map[string]bool{"ingress": true}
+	for i, l := range p.Listeners {
+		if !listenerName.MatchString(l.Name) {
+			return nil, fmt.Errorf("envoy: Listeners[%d].Name %q: want lowercase letters, digits and _", i, l.Name)
+		}
+		if seen[l.Name] {
+			return nil, fmt.Errorf("envoy: Listeners[%d].Name %q is taken", i, l.Name)
+		}
+		seen[l.Name] = true
+		if l.Port == 0 {
+			return nil, fmt.Errorf("envoy: Listeners[%d].Port must be set", i)
+		}
+		if j := l.JWTAuthn; j != nil && (j.Issuer == "" || j.Audience == "" || j.JWKS == "") {
+			return nil, fmt.Errorf("envoy: Listeners[%d].JWTAuthn needs Issuer, Audience and JWKS", i)
+		}
+		v.AllListeners = append(v.AllListeners, listenerView{Listener: l})
 	}
 	var b bytes.Buffer
-	if err := tmpl.Execute(&b, p); err != nil {
+	if err := tmpl.Execute(&b, v); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

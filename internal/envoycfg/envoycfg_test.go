@@ -1,4 +1,4 @@
-package envoy
+package envoycfg
 
 import (
 	"strings"
@@ -175,4 +175,71 @@ func TestRenderWithRequestBody(t *testing.T) {
 	p.WithRequestBody, p.MaxRequestBytes = true, -1
 	_, err := Render(p)
 	require.EqualError(t, err, "envoy: MaxRequestBytes -1 must not be negative")
+}
+
+// listenerNames returns the names of a rendered configuration's listeners
+// and clusters.
+func listenerNames(t *testing.T, b []byte) (listeners, clusters []string) {
+	t.Helper()
+	var doc struct {
+		StaticResources struct {
+			Listeners []struct {
+				Name string `yaml:"name"`
+			} `yaml:"listeners"`
+			Clusters []struct {
+				Name string `yaml:"name"`
+			} `yaml:"clusters"`
+		} `yaml:"static_resources"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &doc))
+	for _, l := range doc.StaticResources.Listeners {
+		listeners = append(listeners, l.Name)
+	}
+	for _, c := range doc.StaticResources.Clusters {
+		clusters = append(clusters, c.Name)
+	}
+	return listeners, clusters
+}
+
+func TestRenderBenchmarkListeners(t *testing.T) {
+	p := Params{ListenPort: 10000, AdminPort: 10001, AuthzPort: 9191, DirectResponse: true, Listeners: []Listener{
+		{Name: "none", Port: 10002},
+		{Name: "jwt_authn", Port: 10003, JWTAuthn: &JWTAuthn{Issuer: "https://iss", Audience: "https://aud", JWKS: `{"keys":[]}`}},
+		{Name: "ext_authz_noop", Port: 10004, ExtAuthzPort: 9300},
+	}}
+	b, err := Render(p)
+	require.NoError(t, err)
+	listeners, clusters := listenerNames(t, b)
+	assert.Equal(t, []string{"ingress", "none", "jwt_authn", "ext_authz_noop"}, listeners)
+	assert.Equal(t, []string{"tokengate", "authz_ext_authz_noop"}, clusters, "DirectResponse: no upstream cluster")
+	assert.Contains(t, string(b), `local_jwks: { inline_string: "{\"keys\":[]}" }`)
+	assert.Equal(t, 4, strings.Count(string(b), `direct_response: { status: 200, body: { inline_string: "ok" } }`))
+	assert.Equal(t, 2, strings.Count(string(b), "name: envoy.filters.http.ext_authz\n"), "ingress and ext_authz_noop only")
+	assert.Equal(t, 1, strings.Count(string(b), "name: envoy.filters.http.jwt_authn\n"))
+}
+
+func TestRenderRejectsBadListeners(t *testing.T) {
+	jwt := &JWTAuthn{Issuer: "i", Audience: "a", JWKS: "{}"}
+	tests := []struct {
+		name string
+		p    func(*Params)
+		want string
+	}{
+		{"taken name", func(p *Params) { p.Listeners = []Listener{{Name: "ingress", Port: 1}} }, `envoy: Listeners[0].Name "ingress" is taken`},
+		{"duplicate", func(p *Params) { p.Listeners = []Listener{{Name: "a", Port: 1}, {Name: "a", Port: 2}} }, `envoy: Listeners[1].Name "a" is taken`},
+		{"bad name", func(p *Params) { p.Listeners = []Listener{{Name: "A b", Port: 1}} }, `envoy: Listeners[0].Name "A b": want lowercase letters, digits and _`},
+		{"no port", func(p *Params) { p.Listeners = []Listener{{Name: "a"}} }, `envoy: Listeners[0].Port must be set`},
+		{"incomplete jwt", func(p *Params) { p.Listeners = []Listener{{Name: "a", Port: 1, JWTAuthn: &JWTAuthn{Issuer: "i"}}} }, `envoy: Listeners[0].JWTAuthn needs Issuer, Audience and JWKS`},
+		{"no upstream port", func(p *Params) { p.UpstreamPort = 0; p.Listeners = []Listener{{Name: "a", Port: 1, JWTAuthn: jwt}} }, `envoy: every port must be set`},
+		{"rewrite without upstream", func(p *Params) { p.DirectResponse = true; p.Routes = []Route{{Prefix: "/a", PrefixRewrite: "/b"}} },
+			`envoy: Routes[0].PrefixRewrite: there is no upstream to rewrite for with DirectResponse`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := ports
+			tc.p(&p)
+			_, err := Render(p)
+			require.EqualError(t, err, tc.want)
+		})
+	}
 }

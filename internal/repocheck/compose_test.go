@@ -1,4 +1,4 @@
-package envoy
+package repocheck
 
 import (
 	"bytes"
@@ -25,12 +25,13 @@ import (
 
 	"github.com/tokengate/tokengate/authz"
 	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/internal/envoycfg"
 	"github.com/tokengate/tokengate/keys"
 	"github.com/tokengate/tokengate/server/extauthz"
 )
 
 // composeDir holds docker-compose.yml and the files it mounts.
-const composeDir = "compose"
+const composeDir = repoRoot + "/deploy/compose"
 
 // composeFile is the part of the Compose specification the shipped file
 // uses. It is decoded strictly: a key not modelled here (a typo such as
@@ -417,11 +418,14 @@ func TestComposeEnvoyService(t *testing.T) {
 }
 
 // TestComposeEnvoyMatchesTemplate keeps the compose Envoy configuration in
-// step with envoy.yaml.tmpl (what the demo and the e2e suite run): the same
-// filter chain, the same tokengate cluster options. Only addresses and the
-// cluster discovery type differ.
+// step with internal/envoycfg/envoy.yaml.tmpl (what the demo and the e2e suite run): the same
+// filter chain (with the request body forwarded, as MCP routes need), the
+// same tokengate cluster options. Only addresses and the cluster discovery
+// type differ.
 func TestComposeEnvoyMatchesTemplate(t *testing.T) {
-	rendered, err := Render(ports)
+	p := ports
+	p.WithRequestBody, p.MaxRequestBytes = true, envoycfg.DefaultMaxRequestBytes
+	rendered, err := envoycfg.Render(p)
 	require.NoError(t, err)
 	var tmplDoc map[string]any
 	require.NoError(t, yaml.Unmarshal(rendered, &tmplDoc))
@@ -664,4 +668,39 @@ func TestComposeTokenIsAccepted(t *testing.T) {
 			assert.Equal(t, tc.status, resp.GetDeniedResponse().GetStatus().GetCode())
 		})
 	}
+}
+
+// TestPodmanComposeOverride checks the override `make compose-demo` uses:
+// it only swaps in local images, of services the compose file has, that the
+// Makefile builds.
+func TestPodmanComposeOverride(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(composeDir, "podman-compose.override.yml"))
+	require.NoError(t, err)
+	var o struct {
+		Services map[string]struct {
+			Image string `yaml:"image"`
+		} `yaml:"services"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(&o), "the override sets images only: podman-compose 1.0.3 appends lists instead of replacing them")
+	c := loadCompose(t)
+	mk, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	require.NoError(t, err)
+	var names []string
+	for name, s := range o.Services {
+		names = append(names, name)
+		repo, tag, ok := strings.Cut(strings.TrimPrefix(s.Image, "localhost/"), ":")
+		require.True(t, ok && strings.HasPrefix(s.Image, "localhost/"), "%s: %q is not a local image", name, s.Image)
+		if tag == "local" {
+			assert.Regexp(t, `-t localhost/(\$\$t|`+regexp.QuoteMeta(repo)+`):local`, string(mk), "%s: the Makefile builds %s", name, s.Image)
+		} else {
+			assert.Contains(t, string(mk), "-t localhost/"+repo+":$(ENVOY_VERSION)", name)
+		}
+	}
+	var want []string
+	for name := range c.Services {
+		want = append(want, name)
+	}
+	assert.ElementsMatch(t, want, names, "every service runs a local image")
 }
