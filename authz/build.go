@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/jose"
 	"github.com/tokengate/tokengate/keys"
 	"github.com/tokengate/tokengate/upstream"
 	"github.com/tokengate/tokengate/verify"
@@ -55,9 +56,9 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 		broader: broaderScopes(cfg.ScopeHierarchy),
 	}
 	for _, name := range sortedKeys(cfg.Verifiers) {
-		v, err := buildVerifier(name, cfg.Verifiers[name], cfg.Server.ClockSkew.D(), o)
-		if err != nil {
-			probs = append(probs, err.(config.Problem))
+		v, prob := buildVerifier(name, cfg.Verifiers[name], cfg.Server.ClockSkew.D(), o)
+		if prob != nil {
+			probs = append(probs, *prob)
 			continue
 		}
 		verifiers[name] = v
@@ -223,23 +224,43 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// buildVerifier builds one verifier; its error is a config.Problem.
-func buildVerifier(name string, vc config.Verifier, skew time.Duration, o BuildOptions) (verify.Verifier, error) {
+// buildVerifier builds one verifier, or returns the problem that stops it,
+// at its key path. cfg is validated: a jwt verifier sets at most one key
+// source (config's check is the one that says so).
+func buildVerifier(name string, vc config.Verifier, skew time.Duration, o BuildOptions) (verify.Verifier, *config.Problem) {
 	prefix := "verifiers." + name
-	problem := func(key string, err error) error {
-		return config.Problem{Path: prefix + "." + key, Msg: err.Error()}
+	problem := func(key string, err error) *config.Problem {
+		return &config.Problem{Path: prefix + "." + key, Msg: err.Error()}
+	}
+	// optionProblem places a constructor's *verify.OptionError at its key;
+	// rename maps the constructor's key to the configuration key it came
+	// from where they differ.
+	optionProblem := func(err error, rename map[string]string) *config.Problem {
+		var oe *verify.OptionError
+		if !errors.As(err, &oe) {
+			return &config.Problem{Path: prefix, Msg: err.Error()}
+		}
+		key := oe.Key
+		if k, ok := rename[key]; ok {
+			key = k
+		}
+		return problem(key, oe.Err)
 	}
 	switch vc.Type {
 	case config.TypeJWT:
-		jo := verify.JWTOptions{
+		keys, sourceKey, err := jwtKeys(vc, o.LookupEnv)
+		if err != nil {
+			return nil, problem(sourceKey, err)
+		}
+		v, err := verify.NewJWT(verify.JWTOptions{
 			Name:       name,
 			Issuer:     vc.Issuer,
 			Audiences:  vc.Audiences,
-			Algorithms: vc.Algorithms,
+			Algorithms: algs(vc.Algorithms),
 			ScopeClaim: vc.ScopeClaim,
 			ClockSkew:  skew,
 			Now:        o.Now,
-			JWKSURI:    vc.JWKSURI,
+			Keys:       keys,
 			Remote: verify.RemoteOptions{
 				Refresh:            vc.JWKSRefresh.D(),
 				MinRefetchInterval: vc.JWKSMinRefetchInterval.D(),
@@ -248,51 +269,15 @@ func buildVerifier(name string, vc config.Verifier, skew time.Duration, o BuildO
 				Logger:             o.Logger,
 				OnFetch:            o.OnJWKSFetch,
 			},
-		}
-		sourceKey := "jwks_uri"
-		var err error
-		switch {
-		case vc.JWKSFile != "":
-			sourceKey = "jwks_file"
-			if jo.JWKS, err = os.ReadFile(vc.JWKSFile); err != nil {
-				return nil, problem(sourceKey, err)
-			}
-		case vc.PublicKey != "":
-			sourceKey = "public_key"
-			jo.PublicKeyPEM = []byte(vc.PublicKey)
-		case vc.PublicKeyFile != "":
-			sourceKey = "public_key_file"
-			if jo.PublicKeyPEM, err = os.ReadFile(vc.PublicKeyFile); err != nil {
-				return nil, problem(sourceKey, err)
-			}
-		case vc.HMACSecret != "" || vc.HMACSecretFile != "" || vc.HMACSecretEnv != "":
-			sourceKey, jo.HMACSecret, err = hmacSecret(vc, o.LookupEnv)
-			if err != nil {
-				return nil, problem(sourceKey, err)
-			}
-		case vc.JWKSURI == "":
-			// No key source: find jwks_uri in the issuer's metadata.
-			jo.Discover = true
-		}
-		v, err := verify.NewJWT(jo)
+		})
 		if err != nil {
-			key, msg, found := strings.Cut(err.Error(), ": ")
-			switch {
-			case !found:
-				key, msg = sourceKey, err.Error()
-			case key == "jwks_uri" || key == "jwks_file" || key == "public_key" || key == "hmac_secret":
-				key = sourceKey
-			}
-			return nil, config.Problem{Path: prefix + "." + key, Msg: msg}
+			return nil, optionProblem(err, map[string]string{keys.Key(): sourceKey})
 		}
 		return v, nil
 	case config.TypeIntrospection:
-		secretKey, secret, err := clientSecret(vc, o.LookupEnv)
+		secretKey, secret, err := config.ReadSecret("client_secret", vc.ClientSecret, vc.ClientSecretFile, vc.ClientSecretEnv, o.LookupEnv)
 		if err != nil {
 			return nil, problem(secretKey, err)
-		}
-		if vc.ClientID == "" {
-			return nil, problem("client_id", fmt.Errorf("is required"))
 		}
 		v, err := verify.NewIntrospection(verify.IntrospectionOptions{
 			Name:              name,
@@ -313,7 +298,7 @@ func buildVerifier(name string, vc config.Verifier, skew time.Duration, o BuildO
 			OnCache:           cacheHook(o.OnCache, "introspection"),
 		})
 		if err != nil {
-			return nil, optionProblem(prefix, "introspection_url", err)
+			return nil, optionProblem(err, map[string]string{"client_secret": secretKey})
 		}
 		return v, nil
 	case config.TypeStatic:
@@ -323,7 +308,7 @@ func buildVerifier(name string, vc config.Verifier, skew time.Duration, o BuildO
 		}
 		v, err := verify.NewStatic(name, tokens)
 		if err != nil {
-			return nil, optionProblem(prefix, "tokens", err)
+			return nil, optionProblem(err, nil)
 		}
 		o.Logger.Warn("static verifier is for development only", "verifier", name)
 		return v, nil
@@ -332,29 +317,35 @@ func buildVerifier(name string, vc config.Verifier, skew time.Duration, o BuildO
 	}
 }
 
+// jwtKeys reads the key source a jwt verifier sets (key files and secrets
+// are read here) and returns it with its configuration key. With none set,
+// the keys come from the jwks_uri in the issuer's metadata.
+func jwtKeys(vc config.Verifier, lookup func(string) (string, bool)) (verify.KeySource, string, error) {
+	switch {
+	case vc.JWKSURI != "":
+		return verify.RemoteJWKS(vc.JWKSURI), "jwks_uri", nil
+	case vc.JWKSFile != "":
+		doc, err := os.ReadFile(vc.JWKSFile)
+		return verify.LocalJWKS(doc), "jwks_file", err
+	case vc.PublicKey != "":
+		return verify.PublicKeys([]byte(vc.PublicKey)), "public_key", nil
+	case vc.PublicKeyFile != "":
+		pem, err := os.ReadFile(vc.PublicKeyFile)
+		return verify.PublicKeys(pem), "public_key_file", err
+	case vc.HMACSecret != "" || vc.HMACSecretFile != "" || vc.HMACSecretEnv != "":
+		key, secret, err := hmacSecret(vc, lookup)
+		return verify.SharedSecret(secret), key, err
+	}
+	return verify.DiscoveredJWKS(), "issuer", nil
+}
+
 // hmacSecret reads the secret from whichever of hmac_secret,
 // hmac_secret_file and hmac_secret_env is set, decoding a "base64:" value.
 // It returns the key name for error messages. Errors never hold the secret.
 func hmacSecret(vc config.Verifier, lookup func(string) (string, bool)) (string, []byte, error) {
-	var raw string
-	key := "hmac_secret"
-	switch {
-	case vc.HMACSecretFile != "":
-		key = "hmac_secret_file"
-		b, err := os.ReadFile(vc.HMACSecretFile)
-		if err != nil {
-			return key, nil, err
-		}
-		raw = string(b)
-	case vc.HMACSecretEnv != "":
-		key = "hmac_secret_env"
-		v, ok := lookup(vc.HMACSecretEnv)
-		if !ok || v == "" {
-			return key, nil, fmt.Errorf("environment variable %s is not set", vc.HMACSecretEnv)
-		}
-		raw = v
-	default:
-		raw = string(vc.HMACSecret)
+	key, raw, err := config.ReadSecret("hmac_secret", vc.HMACSecret, vc.HMACSecretFile, vc.HMACSecretEnv, lookup)
+	if err != nil {
+		return key, nil, err
 	}
 	secret, err := keys.DecodeSecret(raw)
 	if err != nil {
@@ -363,51 +354,13 @@ func hmacSecret(vc config.Verifier, lookup func(string) (string, bool)) (string,
 	return key, secret, nil
 }
 
-// clientSecret reads the introspection client secret from exactly one of
-// client_secret, client_secret_file (one trailing newline trimmed) and
-// client_secret_env. It returns the key name for error messages. Errors never
-// hold the secret.
-func clientSecret(vc config.Verifier, lookup func(string) (string, bool)) (string, string, error) {
-	set := 0
-	for _, s := range []string{string(vc.ClientSecret), vc.ClientSecretFile, vc.ClientSecretEnv} {
-		if s != "" {
-			set++
-		}
+// algs types a configured algorithm list; validation checked the names.
+func algs(names []string) []jose.Alg {
+	out := make([]jose.Alg, 0, len(names))
+	for _, n := range names {
+		out = append(out, jose.Alg(n))
 	}
-	switch {
-	case set == 0:
-		return "client_secret", "", fmt.Errorf("one of client_secret, client_secret_file or client_secret_env is required")
-	case set > 1:
-		return "client_secret", "", fmt.Errorf("only one of client_secret, client_secret_file or client_secret_env may be set")
-	case vc.ClientSecretFile != "":
-		b, err := os.ReadFile(vc.ClientSecretFile)
-		if err != nil {
-			return "client_secret_file", "", err
-		}
-		secret := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-		if secret == "" {
-			return "client_secret_file", "", fmt.Errorf("%s is empty", vc.ClientSecretFile)
-		}
-		return "client_secret_file", secret, nil
-	case vc.ClientSecretEnv != "":
-		v, ok := lookup(vc.ClientSecretEnv)
-		if !ok || v == "" {
-			return "client_secret_env", "", fmt.Errorf("environment variable %s is not set", vc.ClientSecretEnv)
-		}
-		return "client_secret_env", v, nil
-	default:
-		return "client_secret", string(vc.ClientSecret), nil
-	}
-}
-
-// optionProblem turns a verifier constructor's "key: message" error into a
-// Problem at that key, or at fallback when the error names no key.
-func optionProblem(prefix, fallback string, err error) config.Problem {
-	key, msg, found := strings.Cut(err.Error(), ": ")
-	if !found || strings.ContainsAny(key, " ") {
-		key, msg = fallback, err.Error()
-	}
-	return config.Problem{Path: prefix + "." + key, Msg: msg}
+	return out
 }
 
 // cacheHook binds a cache name to an OnCache hook (nil stays nil).

@@ -58,10 +58,26 @@ var ErrNoConfig = errors.New("no configuration: pass --config FILE or set " + En
 // overrides from environ ("KEY=value" pairs), fills defaults and validates.
 // A returned *Error lists every problem with its key path.
 func Load(path string, environ []string) (*Config, error) {
+	cfg, probs, _, err := load(path, environ)
+	if err != nil {
+		return nil, err
+	}
+	if len(probs) > 0 {
+		return nil, &Error{probs}
+	}
+	return cfg, nil
+}
+
+// load is Load going on past problems: it returns the Config as far as it
+// decoded, with defaults filled in, every problem as reported, and the key
+// paths those problems are at in the Config (the quick start reports some
+// under the name of the variable that set them instead). An error means
+// nothing could be loaded.
+func load(path string, environ []string) (*Config, []Problem, []string, error) {
 	k := koanf.New(".")
 	if path != "" {
 		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
-			return nil, &Error{[]Problem{{Msg: fmt.Sprintf("%s: %v", path, err)}}}
+			return nil, nil, nil, &Error{[]Problem{{Msg: fmt.Sprintf("%s: %v", path, err)}}}
 		}
 	}
 	var quickProbs []Problem
@@ -71,7 +87,7 @@ func Load(path string, environ []string) (*Config, error) {
 		if values, quickProbs, quick = quickStart(environ); quick {
 			for _, key := range []string{"verifiers", "routes"} {
 				if err := k.Set(key, values[key]); err != nil {
-					return nil, &Error{[]Problem{{Msg: fmt.Sprintf("quick start: %v", err)}}}
+					return nil, nil, nil, &Error{[]Problem{{Msg: fmt.Sprintf("quick start: %v", err)}}}
 				}
 			}
 		}
@@ -87,10 +103,10 @@ func Load(path string, environ []string) (*Config, error) {
 		return nil
 	}))
 	if err != nil {
-		return nil, &Error{[]Problem{{Msg: fmt.Sprintf("environment: %v", err)}}}
+		return nil, nil, nil, &Error{[]Problem{{Msg: fmt.Sprintf("environment: %v", err)}}}
 	}
 	if path == "" && envKeys == 0 && !quick {
-		return nil, ErrNoConfig
+		return nil, nil, nil, ErrNoConfig
 	}
 	// clock_skew defaults here rather than in applyDefaults, so that an
 	// explicit "0s" stays zero.
@@ -99,9 +115,15 @@ func Load(path string, environ []string) (*Config, error) {
 	}
 	var cfg Config
 	probs := append(quickProbs, envProbs...)
-	probs = append(probs, decode(k, &cfg)...)
+	decodeProbs := decode(k, &cfg)
+	probs = append(probs, decodeProbs...)
+	var at []string
+	for _, p := range append(envProbs, decodeProbs...) {
+		at = append(at, p.Path)
+	}
 	cfg.applyDefaults()
 	for _, p := range cfg.Validate() {
+		at = append(at, p.Path)
 		// A verifier whose entry failed to decode is still "known".
 		if name, ok := strings.CutPrefix(p.Msg, "unknown verifier "); ok && k.Exists("verifiers."+strings.Trim(name, `"`)) {
 			continue
@@ -119,10 +141,7 @@ func Load(path string, environ []string) (*Config, error) {
 			probs = append(probs, p)
 		}
 	}
-	if len(probs) > 0 {
-		return nil, &Error{probs}
-	}
-	return &cfg, nil
+	return &cfg, probs, at, nil
 }
 
 // covered reports whether a problem was already reported at path, or a

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/tokengate/tokengate/verify"
 )
 
 // Upstream credential modes (upstream_token.mode).
@@ -25,7 +27,7 @@ const (
 	MaxAssertionTTL           = 24 * time.Hour
 	DefaultAssertionCacheSize = 100000
 	DefaultExchangeTimeout    = 5 * time.Second
-	DefaultExchangeClientAuth = "basic"
+	DefaultExchangeClientAuth = verify.ClientAuthBasic
 )
 
 // Assertion is tokengate's own signing key for upstream assertions. Either
@@ -270,19 +272,8 @@ func (v *validator) exchange(up string, r Route, c *Config) {
 	if u.ClientID == "" {
 		v.add(up+".client_id", "is required for mode exchange")
 	}
-	set := 0
-	for _, s := range []string{string(u.ClientSecret), u.ClientSecretFile, u.ClientSecretEnv} {
-		if s != "" {
-			set++
-		}
-	}
-	switch {
-	case set == 0:
-		v.add(up+".client_secret", "one of client_secret, client_secret_file or client_secret_env is required")
-	case set > 1:
-		v.add(up+".client_secret", "only one of client_secret, client_secret_file or client_secret_env may be set")
-	}
-	if !slices.Contains([]string{"basic", "post"}, u.ClientAuth) {
+	v.oneSecret(up, "client_secret", u.ClientSecret, u.ClientSecretFile, u.ClientSecretEnv)
+	if !slices.Contains([]string{verify.ClientAuthBasic, verify.ClientAuthPost}, u.ClientAuth) {
 		v.add(up+".client_auth", "must be basic (client_secret_basic) or post (client_secret_post)")
 	}
 	if u.Timeout.D() < 100*time.Millisecond || u.Timeout.D() > time.Minute {

@@ -10,68 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokengate/tokengate/jose"
 	"github.com/tokengate/tokengate/verify"
 )
-
-// Defaults.
-const (
-	DefaultGRPCListen          = ":9191"
-	DefaultHTTPListen          = ":9192"
-	DefaultClockSkew           = 60 * time.Second
-	DefaultJWKSRefresh         = 15 * time.Minute
-	DefaultJWKSMinRefetch      = 10 * time.Second
-	DefaultIntrospectTimeout   = 2 * time.Second
-	DefaultIntrospectCacheTTL  = 60 * time.Second
-	DefaultIntrospectionClient = "basic"
-	DefaultTokenCacheSize      = 100000
-)
-
-func (c *Config) applyDefaults() {
-	if c.Server.GRPCListen == "" {
-		c.Server.GRPCListen = DefaultGRPCListen
-	}
-	if c.Server.HTTPListen == "" {
-		c.Server.HTTPListen = DefaultHTTPListen
-	}
-	if c.Server.TokenCacheSize == nil {
-		size := DefaultTokenCacheSize
-		c.Server.TokenCacheSize = &size
-	}
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
-	}
-	if c.Log.Format == "" {
-		c.Log.Format = "json"
-	}
-	for i := range c.Routes {
-		c.Routes[i].applyMCPDefaults()
-	}
-	for name, v := range c.Verifiers {
-		switch v.Type {
-		case TypeJWT:
-			if v.remoteKeys() {
-				if v.JWKSRefresh == 0 {
-					v.JWKSRefresh = Duration(DefaultJWKSRefresh)
-				}
-				if v.JWKSMinRefetchInterval == 0 {
-					v.JWKSMinRefetchInterval = Duration(DefaultJWKSMinRefetch)
-				}
-			}
-		case TypeIntrospection:
-			if v.Timeout == 0 {
-				v.Timeout = Duration(DefaultIntrospectTimeout)
-			}
-			if v.CacheTTL == 0 {
-				v.CacheTTL = Duration(DefaultIntrospectCacheTTL)
-			}
-			if v.ClientAuth == "" {
-				v.ClientAuth = DefaultIntrospectionClient
-			}
-		}
-		c.Verifiers[name] = v
-	}
-	c.upstreamDefaults()
-}
 
 var (
 	namePattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
@@ -186,8 +127,8 @@ func (v *validator) verifier(p string, vc Verifier) {
 			}
 		}
 		for i, a := range vc.Algorithms {
-			if !slices.Contains(SupportedAlgorithms, a) {
-				v.add(fmt.Sprintf("%s.algorithms[%d]", p, i), fmt.Sprintf("%q is not one of %s", a, strings.Join(SupportedAlgorithms, " ")))
+			if _, ok := jose.Lookup(a); !ok {
+				v.add(fmt.Sprintf("%s.algorithms[%d]", p, i), fmt.Sprintf("%q is not one of %s", a, jose.Join(jose.Supported(), " ")))
 			}
 		}
 		for i, a := range vc.Audiences {
@@ -201,7 +142,8 @@ func (v *validator) verifier(p string, vc Verifier) {
 		} else {
 			v.remoteURL(p+".introspection_url", vc.IntrospectionURL, vc.AllowInsecureHTTP)
 		}
-		if !slices.Contains([]string{"basic", "post"}, vc.ClientAuth) {
+		v.oneSecret(p, "client_secret", vc.ClientSecret, vc.ClientSecretFile, vc.ClientSecretEnv)
+		if !slices.Contains([]string{verify.ClientAuthBasic, verify.ClientAuthPost}, vc.ClientAuth) {
 			v.add(p+".client_auth", "must be basic or post")
 		}
 	case TypeStatic:
@@ -248,9 +190,6 @@ func (vc Verifier) remoteKeys() bool {
 	src := vc.keySources()
 	return len(src) == 0 || (len(src) == 1 && src[0] == "jwks_uri")
 }
-
-// SupportedAlgorithms are the JWS algorithms tokengate verifies.
-var SupportedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
 
 var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
 

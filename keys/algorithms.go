@@ -2,49 +2,19 @@ package keys
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
+
+	"github.com/tokengate/tokengate/jose"
 )
 
-// keyKind is the family of key an algorithm signs with.
-type keyKind int
-
-const (
-	kindRSA keyKind = iota + 1
-	kindEC
-	kindEd25519
-	kindHMAC
-)
-
-// algSpec describes how keys for one supported algorithm look.
-type algSpec struct {
-	name    string
-	kind    keyKind
-	rsaBits int    // RSA modulus size used by Generate
-	curve   string // elliptic.Curve name required for EC algorithms
-	secret  int    // minimum HMAC secret length in bytes
-}
-
-// specs lists the supported algorithms in the order Algorithms reports them.
-var specs = []algSpec{
-	{name: "RS256", kind: kindRSA, rsaBits: 2048},
-	{name: "RS384", kind: kindRSA, rsaBits: 3072},
-	{name: "RS512", kind: kindRSA, rsaBits: 4096},
-	{name: "PS256", kind: kindRSA, rsaBits: 2048},
-	{name: "ES256", kind: kindEC, curve: "P-256"},
-	{name: "ES384", kind: kindEC, curve: "P-384"},
-	{name: "EdDSA", kind: kindEd25519},
-	{name: "HS256", kind: kindHMAC, secret: 32},
-	{name: "HS384", kind: kindHMAC, secret: 48},
-	{name: "HS512", kind: kindHMAC, secret: 64},
-}
-
-// Algorithms returns the names of the supported JWS algorithms.
+// Algorithms returns the names of the JWS algorithms Generate and Mint
+// support (jose.Generated).
 func Algorithms() []string {
-	out := make([]string, len(specs))
-	for i, s := range specs {
-		out[i] = s.name
+	gen := jose.Generated()
+	out := make([]string, len(gen))
+	for i, a := range gen {
+		out[i] = string(a)
 	}
 	return out
 }
@@ -53,32 +23,28 @@ func Algorithms() []string {
 // algorithm (32, 48 or 64 for HS256, HS384 or HS512) and 0 for any other
 // algorithm.
 func MinSecretLen(alg string) int {
-	s, ok := lookupSpec(alg)
-	if !ok {
-		return 0
-	}
-	return s.secret
+	s, _ := lookupSpec(alg)
+	return s.MinSecret
 }
 
-// lookupSpec finds the spec of a supported algorithm by its exact name.
-func lookupSpec(alg string) (algSpec, bool) {
-	for _, s := range specs {
-		if s.name == alg {
-			return s, true
-		}
+// lookupSpec finds the spec of an algorithm Generate and Mint support.
+func lookupSpec(alg string) (jose.Spec, bool) {
+	s, ok := jose.Lookup(alg)
+	if !ok || !s.Generate {
+		return jose.Spec{}, false
 	}
-	return algSpec{}, false
+	return s, true
 }
 
 // resolveAlg returns the spec and the jwx algorithm for a supported name.
-func resolveAlg(alg string) (algSpec, jwa.SignatureAlgorithm, error) {
+func resolveAlg(alg string) (jose.Spec, jwa.SignatureAlgorithm, error) {
 	s, ok := lookupSpec(alg)
 	if !ok {
-		return algSpec{}, jwa.EmptySignatureAlgorithm(), fmt.Errorf("unsupported algorithm %q (supported: %s)", alg, strings.Join(Algorithms(), ", "))
+		return jose.Spec{}, jwa.EmptySignatureAlgorithm(), fmt.Errorf("unsupported algorithm %q (supported: %s)", alg, jose.Join(jose.Generated(), ", "))
 	}
-	ja, ok := jwa.LookupSignatureAlgorithm(s.name)
+	ja, ok := jwa.LookupSignatureAlgorithm(string(s.Alg))
 	if !ok {
-		return algSpec{}, jwa.EmptySignatureAlgorithm(), fmt.Errorf("algorithm %q is not registered in jwx", alg)
+		return jose.Spec{}, jwa.EmptySignatureAlgorithm(), fmt.Errorf("algorithm %q is not registered in jwx", alg)
 	}
 	return s, ja, nil
 }

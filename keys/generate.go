@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/tokengate/tokengate/jose"
 )
 
 // File names written by Generate.
@@ -45,8 +47,8 @@ func Generate(alg, kid, dir string) (written []string, err error) {
 	if dir == "" {
 		return nil, fmt.Errorf("output directory is required")
 	}
-	if spec.kind == kindHMAC {
-		data, err := newSecretFile(spec.secret)
+	if spec.Family == jose.HMAC {
+		data, err := newSecretFile(spec.MinSecret)
 		if err != nil {
 			return nil, fmt.Errorf("generating %s secret: %w", alg, err)
 		}
@@ -82,21 +84,21 @@ func Generate(alg, kid, dir string) (written []string, err error) {
 }
 
 // newPrivateKey generates a private key of the family and size spec needs.
-func newPrivateKey(spec algSpec) (crypto.Signer, error) {
-	switch spec.kind {
-	case kindRSA:
-		return rsa.GenerateKey(rand.Reader, spec.rsaBits)
-	case kindEC:
-		c, err := curveByName(spec.curve)
+func newPrivateKey(spec jose.Spec) (crypto.Signer, error) {
+	switch spec.Family {
+	case jose.RSA:
+		return rsa.GenerateKey(rand.Reader, spec.RSABits)
+	case jose.EC:
+		c, err := curveByName(spec.Curve)
 		if err != nil {
 			return nil, err
 		}
 		return ecdsa.GenerateKey(c, rand.Reader)
-	case kindEd25519:
+	case jose.OKP:
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		return priv, err
 	}
-	return nil, fmt.Errorf("algorithm %s has no asymmetric key", spec.name)
+	return nil, fmt.Errorf("algorithm %s has no asymmetric key", spec.Alg)
 }
 
 // curveByName maps a curve name used in specs to the stdlib curve.

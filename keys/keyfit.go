@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"fmt"
+
+	"github.com/tokengate/tokengate/jose"
 )
 
 // minRSABits is the smallest RSA modulus accepted for signing.
@@ -12,45 +14,45 @@ const minRSABits = 2048
 
 // checkKeyFits reports whether key can sign with the algorithm in spec.
 // Messages describe the key type, never key material.
-func checkKeyFits(spec algSpec, key any) error {
-	switch spec.kind {
-	case kindRSA:
+func checkKeyFits(spec jose.Spec, key any) error {
+	switch spec.Family {
+	case jose.RSA:
 		k, ok := key.(*rsa.PrivateKey)
 		if !ok {
 			return mismatch(spec, "an RSA private key", key)
 		}
 		if n := k.N.BitLen(); n < minRSABits {
-			return fmt.Errorf("algorithm %s: RSA key has %d bits, need at least %d", spec.name, n, minRSABits)
+			return fmt.Errorf("algorithm %s: RSA key has %d bits, need at least %d", spec.Alg, n, minRSABits)
 		}
-	case kindEC:
+	case jose.EC:
 		k, ok := key.(*ecdsa.PrivateKey)
 		if !ok {
-			return mismatch(spec, "an ECDSA "+spec.curve+" private key", key)
+			return mismatch(spec, "an ECDSA "+spec.Curve+" private key", key)
 		}
-		if got := k.Curve.Params().Name; got != spec.curve {
-			return fmt.Errorf("algorithm %s needs an ECDSA %s key, got curve %s", spec.name, spec.curve, got)
+		if got := k.Curve.Params().Name; got != spec.Curve {
+			return fmt.Errorf("algorithm %s needs an ECDSA %s key, got curve %s", spec.Alg, spec.Curve, got)
 		}
-	case kindEd25519:
+	case jose.OKP:
 		if _, ok := key.(ed25519.PrivateKey); !ok {
 			return mismatch(spec, "an Ed25519 private key", key)
 		}
-	case kindHMAC:
+	case jose.HMAC:
 		k, ok := key.([]byte)
 		if !ok {
 			return mismatch(spec, "a secret", key)
 		}
-		if len(k) < spec.secret {
-			return fmt.Errorf("algorithm %s needs a secret of at least %d bytes, got %d", spec.name, spec.secret, len(k))
+		if len(k) < spec.MinSecret {
+			return fmt.Errorf("algorithm %s needs a secret of at least %d bytes, got %d", spec.Alg, spec.MinSecret, len(k))
 		}
 	default:
-		return fmt.Errorf("algorithm %s: unknown key family", spec.name)
+		return fmt.Errorf("algorithm %s: unknown key family", spec.Alg)
 	}
 	return nil
 }
 
 // mismatch builds the error for a key of the wrong family.
-func mismatch(spec algSpec, want string, key any) error {
-	return fmt.Errorf("algorithm %s needs %s, got %s", spec.name, want, describeKey(key))
+func mismatch(spec jose.Spec, want string, key any) error {
+	return fmt.Errorf("algorithm %s needs %s, got %s", spec.Alg, want, describeKey(key))
 }
 
 // describeKey names the family of a loaded key for error messages.

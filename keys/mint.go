@@ -8,6 +8,8 @@ import (
 
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
+
+	"github.com/tokengate/tokengate/jose"
 )
 
 // DefaultTTL is the token lifetime Mint uses when MintOptions.TTL is zero.
@@ -71,7 +73,7 @@ func Mint(o MintOptions) (string, error) {
 		return "", fmt.Errorf("key file %s: %w", o.KeyFile, err)
 	}
 	kid := o.Kid
-	if kid == "" && spec.kind != kindHMAC {
+	if kid == "" && spec.Family != jose.HMAC {
 		if kid, err = Thumbprint(key); err != nil {
 			return "", err
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/tokengate/tokengate/config"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -28,7 +28,6 @@ const (
 
 // Exchange defaults.
 const (
-	DefaultExchangeTimeout   = 5 * time.Second
 	DefaultExchangeCacheSize = 100000
 	// DefaultExchangeMargin is how long before its expires_in an exchanged
 	// token stops being reused.
@@ -57,7 +56,7 @@ type ExchangeOptions struct {
 	Audience   string
 	Scopes     []string
 	// Timeout bounds one exchange (and one discovery); 0 means
-	// DefaultExchangeTimeout.
+	// config.DefaultExchangeTimeout.
 	Timeout time.Duration
 	// CacheSize bounds the result cache; 0 means DefaultExchangeCacheSize,
 	// negative disables it.
@@ -96,22 +95,24 @@ type Exchanger struct {
 const discoveryRetry = 10 * time.Second
 
 // NewExchanger checks o and returns an Exchanger. It does no network I/O.
+// Its errors are *verify.OptionError, naming the offending option's
+// configuration key, and never contain the client secret.
 func NewExchanger(o ExchangeOptions) (*Exchanger, error) {
 	if o.ClientID == "" {
-		return nil, errors.New("client_id: is required")
+		return nil, &verify.OptionError{Key: "client_id", Err: errors.New("is required")}
 	}
 	if o.ClientSecret == "" {
-		return nil, errors.New("client_secret: is required")
+		return nil, &verify.OptionError{Key: "client_secret", Err: errors.New("is required")}
 	}
 	if o.Audience == "" {
-		return nil, errors.New("audience: is required")
+		return nil, &verify.OptionError{Key: "audience", Err: errors.New("is required")}
 	}
 	if o.TokenEndpoint != "" {
 		if err := verify.CheckURL(o.TokenEndpoint, o.AllowInsecureHTTP); err != nil {
-			return nil, fmt.Errorf("token_endpoint: %w", err)
+			return nil, &verify.OptionError{Key: "token_endpoint", Err: err}
 		}
 	} else if _, err := verify.DiscoveryURLs(o.Issuer); err != nil {
-		return nil, fmt.Errorf("token_endpoint: is required: %w", err)
+		return nil, &verify.OptionError{Key: "token_endpoint", Err: fmt.Errorf("is required: %w", err)}
 	}
 	e := &Exchanger{o: o, scope: strings.Join(o.Scopes, " "), endpoint: o.TokenEndpoint, client: o.Client, now: o.Now, log: o.Logger}
 	e.sub = o.Audience + "\x00" + e.scope
@@ -122,10 +123,10 @@ func NewExchanger(o ExchangeOptions) (*Exchanger, error) {
 		e.basicAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cred))
 	case "post", "client_secret_post":
 	default:
-		return nil, errors.New("client_auth: must be basic or post")
+		return nil, &verify.OptionError{Key: "client_auth", Err: errors.New("must be basic or post")}
 	}
 	if e.o.Timeout <= 0 {
-		e.o.Timeout = DefaultExchangeTimeout
+		e.o.Timeout = config.DefaultExchangeTimeout
 	}
 	if e.o.Margin <= 0 {
 		e.o.Margin = DefaultExchangeMargin
@@ -234,13 +235,10 @@ func (e *Exchanger) exchange(ctx context.Context, req Request) (string, time.Tim
 		return "", time.Time{}, fmt.Errorf("%w: %v", ErrExchangeUnavailable, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, verify.MaxResponseBody+1))
+	body, err := verify.ReadCapped(resp.Body, "answer")
 	if err != nil {
 		e.warn("reading the token endpoint's answer failed", err)
-		return "", time.Time{}, fmt.Errorf("%w: reading answer: %v", ErrExchangeUnavailable, err)
-	}
-	if len(body) > verify.MaxResponseBody {
-		return "", time.Time{}, fmt.Errorf("%w: answer larger than %d bytes", ErrExchangeUnavailable, verify.MaxResponseBody)
+		return "", time.Time{}, fmt.Errorf("%w: %v", ErrExchangeUnavailable, err)
 	}
 	var tr tokenResponse
 	jsonErr := json.Unmarshal(body, &tr)
@@ -306,7 +304,7 @@ func (e *Exchanger) tokenEndpoint(ctx context.Context) (string, error) {
 		return "", failErr
 	}
 	v, err, _ := e.group.Do("\x00discovery", func() (any, error) {
-		return discoverTokenEndpoint(ctx, e.client, e.o.Issuer, e.o.AllowInsecureHTTP)
+		return verify.DiscoverEndpoint(ctx, e.client, e.o.Issuer, "token_endpoint", e.o.AllowInsecureHTTP)
 	})
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -316,65 +314,6 @@ func (e *Exchanger) tokenEndpoint(ctx context.Context) (string, error) {
 	}
 	e.endpoint = v.(string)
 	return e.endpoint, nil
-}
-
-// discoverTokenEndpoint reads the issuer's metadata documents (the URLs of
-// verify.DiscoveryURLs, in order) and returns the first token_endpoint
-// found. The document's issuer must equal issuer exactly.
-func discoverTokenEndpoint(ctx context.Context, client *http.Client, issuer string, allowInsecure bool) (string, error) {
-	urls, err := verify.DiscoveryURLs(issuer)
-	if err != nil {
-		return "", err
-	}
-	var errs []error
-	for _, u := range urls {
-		endpoint, err := readTokenEndpoint(ctx, client, u, issuer)
-		if err == nil {
-			if err := verify.CheckURL(endpoint, allowInsecure); err != nil {
-				return "", fmt.Errorf("discovered token_endpoint %s: %w", endpoint, err)
-			}
-			return endpoint, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", u, err))
-	}
-	return "", errors.Join(errs...)
-}
-
-func readTokenEndpoint(ctx context.Context, client *http.Client, metadataURL, issuer string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metadataURL, nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("answered %s", resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, verify.MaxResponseBody+1))
-	if err != nil {
-		return "", err
-	}
-	if len(body) > verify.MaxResponseBody {
-		return "", fmt.Errorf("metadata larger than %d bytes", verify.MaxResponseBody)
-	}
-	var doc struct {
-		Issuer        string `json:"issuer"`
-		TokenEndpoint string `json:"token_endpoint"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return "", errors.New("invalid metadata JSON")
-	}
-	if doc.Issuer != issuer {
-		return "", fmt.Errorf("metadata names issuer %q, not %q", doc.Issuer, issuer)
-	}
-	if doc.TokenEndpoint == "" {
-		return "", errors.New("metadata has no token_endpoint")
-	}
-	return doc.TokenEndpoint, nil
 }
 
 func (e *Exchanger) credentialsRejected(status int) {

@@ -2,14 +2,15 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/tokengate/tokengate/config"
+	"github.com/tokengate/tokengate/verify"
 )
 
 // Route computes what one route's upstream receives in Authorization. A nil
@@ -123,7 +124,7 @@ func Build(cfg *config.Config, o Options) (*Set, error) {
 			}
 			r.asserter = set.Signer.Asserter(rc.Name, u.Audience, u.TTL.D())
 		case config.UpstreamExchange:
-			key, secret, err := clientSecret(u, o.Lookup)
+			key, secret, err := config.ReadSecret("client_secret", u.ClientSecret, u.ClientSecretFile, u.ClientSecretEnv, o.Lookup)
 			if err != nil {
 				probs = append(probs, config.Problem{Path: p + "." + key, Msg: err.Error()})
 				continue
@@ -137,8 +138,7 @@ func Build(cfg *config.Config, o Options) (*Set, error) {
 				Client: o.Client, Now: o.Now, Logger: o.Logger,
 			})
 			if err != nil {
-				key, msg, _ := strings.Cut(err.Error(), ": ")
-				probs = append(probs, config.Problem{Path: p + "." + key, Msg: msg})
+				probs = append(probs, optionProblem(p, err))
 				continue
 			}
 			r.exchanger = ex
@@ -154,30 +154,12 @@ func Build(cfg *config.Config, o Options) (*Set, error) {
 	return set, nil
 }
 
-// clientSecret reads the exchange client secret from exactly one of
-// client_secret, client_secret_file (one trailing newline trimmed) and
-// client_secret_env, and returns the key it came from for error messages.
-// Errors never hold the secret.
-func clientSecret(u config.UpstreamToken, lookup func(string) (string, bool)) (string, string, error) {
-	switch {
-	case u.ClientSecretFile != "":
-		b, err := os.ReadFile(u.ClientSecretFile)
-		if err != nil {
-			return "client_secret_file", "", err
-		}
-		secret := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-		if secret == "" {
-			return "client_secret_file", "", fmt.Errorf("%s is empty", u.ClientSecretFile)
-		}
-		return "client_secret_file", secret, nil
-	case u.ClientSecretEnv != "":
-		v, ok := lookup(u.ClientSecretEnv)
-		if !ok || v == "" {
-			return "client_secret_env", "", fmt.Errorf("environment variable %s is not set", u.ClientSecretEnv)
-		}
-		return "client_secret_env", v, nil
-	case u.ClientSecret != "":
-		return "client_secret", string(u.ClientSecret), nil
+// optionProblem places a constructor's *verify.OptionError at its key
+// below prefix (at prefix itself for any other error).
+func optionProblem(prefix string, err error) config.Problem {
+	var oe *verify.OptionError
+	if !errors.As(err, &oe) {
+		return config.Problem{Path: prefix, Msg: err.Error()}
 	}
-	return "client_secret", "", fmt.Errorf("one of client_secret, client_secret_file or client_secret_env is required")
+	return config.Problem{Path: prefix + "." + oe.Key, Msg: oe.Err.Error()}
 }

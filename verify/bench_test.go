@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/tokengate/tokengate/jose"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -13,10 +14,10 @@ func benchmarkVerify(b *testing.B, alg string) {
 	k := newTestKey(b, alg, "bench")
 	o := verify.JWTOptions{}
 	if secret, ok := k.pub.([]byte); ok {
-		o.HMACSecret = secret
-		o.Algorithms = []string{alg}
+		o.Keys = verify.SharedSecret(secret)
+		o.Algorithms = []jose.Alg{jose.Alg(alg)}
 	} else {
-		o.JWKS = jwksOf(b, k)
+		o.Keys = verify.LocalJWKS(jwksOf(b, k))
 	}
 	v := newVerifier(b, o)
 	raw := k.mint(b, nil, claims(nil))

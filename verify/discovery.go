@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,30 +27,32 @@ func DiscoveryURLs(issuer string) ([]string, error) {
 	}, nil
 }
 
-// discoverJWKSURI reads the issuer's metadata and returns its jwks_uri.
-// The document's "issuer" must equal the configured issuer exactly (OpenID
-// Connect Discovery 4.3, RFC 8414 3.3), and the jwks_uri must pass the same
-// https rule as a configured one.
-func discoverJWKSURI(ctx context.Context, client *http.Client, issuer string, allowInsecure bool) (string, error) {
+// DiscoverEndpoint reads the issuer's metadata documents (DiscoveryURLs, in
+// order) and returns the URL in member ("jwks_uri", "token_endpoint") of the
+// first document that has it. The document's "issuer" must equal issuer
+// exactly (OpenID Connect Discovery 4.3, RFC 8414 3.3), and the URL must
+// pass CheckURL like a configured one.
+func DiscoverEndpoint(ctx context.Context, client *http.Client, issuer, member string, allowInsecure bool) (string, error) {
 	urls, err := DiscoveryURLs(issuer)
 	if err != nil {
 		return "", err
 	}
 	var errs []error
 	for _, u := range urls {
-		jwksURI, err := readMetadata(ctx, client, u, issuer)
+		endpoint, err := readMetadata(ctx, client, u, issuer, member)
 		if err == nil {
-			if err := CheckURL(jwksURI, allowInsecure); err != nil {
-				return "", fmt.Errorf("discovered jwks_uri %s: %w", jwksURI, err)
+			if err := CheckURL(endpoint, allowInsecure); err != nil {
+				return "", fmt.Errorf("discovered %s %s: %w", member, endpoint, err)
 			}
-			return jwksURI, nil
+			return endpoint, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", u, err))
 	}
 	return "", fmt.Errorf("discovery failed: %w", errors.Join(errs...))
 }
 
-func readMetadata(ctx context.Context, client *http.Client, metadataURL, issuer string) (string, error) {
+// readMetadata fetches one metadata document and returns its member.
+func readMetadata(ctx context.Context, client *http.Client, metadataURL, issuer, member string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metadataURL, nil)
 	if err != nil {
 		return "", err
@@ -65,25 +66,34 @@ func readMetadata(ctx context.Context, client *http.Client, metadataURL, issuer 
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("answered %s", resp.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+1))
+	body, err := ReadCapped(resp.Body, "metadata")
 	if err != nil {
 		return "", err
 	}
-	if len(body) > MaxResponseBody {
-		return "", fmt.Errorf("metadata larger than %d bytes", MaxResponseBody)
-	}
-	var doc struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
-	}
+	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return "", fmt.Errorf("invalid metadata JSON: %s", safeJSONError(err))
 	}
-	if doc.Issuer != issuer {
-		return "", fmt.Errorf("metadata names issuer %q, not %q", doc.Issuer, issuer)
+	var docIssuer, endpoint string
+	if err := json.Unmarshal(orNull(doc["issuer"]), &docIssuer); err != nil {
+		return "", errors.New("invalid metadata JSON: issuer is not a string")
 	}
-	if doc.JWKSURI == "" {
-		return "", errors.New("metadata has no jwks_uri")
+	if docIssuer != issuer {
+		return "", fmt.Errorf("metadata names issuer %q, not %q", docIssuer, issuer)
 	}
-	return doc.JWKSURI, nil
+	if err := json.Unmarshal(orNull(doc[member]), &endpoint); err != nil {
+		return "", fmt.Errorf("invalid metadata JSON: %s is not a string", member)
+	}
+	if endpoint == "" {
+		return "", fmt.Errorf("metadata has no %s", member)
+	}
+	return endpoint, nil
+}
+
+// orNull reads a missing member as JSON null.
+func orNull(m json.RawMessage) json.RawMessage {
+	if m == nil {
+		return json.RawMessage("null")
+	}
+	return m
 }

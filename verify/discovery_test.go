@@ -67,7 +67,7 @@ func TestDiscovery(t *testing.T) {
 			defer srv.Close()
 			issuer := srv.URL + "/tenant"
 			v, err := verify.NewJWT(verify.JWTOptions{
-				Name: "d", Issuer: issuer, Audiences: []string{testAudience}, Discover: true, Now: fixedClock,
+				Name: "d", Issuer: issuer, Audiences: []string{testAudience}, Keys: verify.DiscoveredJWKS(), Now: fixedClock,
 				Remote: verify.RemoteOptions{MinRefetchInterval: time.Millisecond, Logger: quietLogger},
 			})
 			require.NoError(t, err)
@@ -86,7 +86,7 @@ func TestDiscovery(t *testing.T) {
 		})
 	}
 	t.Run("a non-URL issuer cannot be discovered", func(t *testing.T) {
-		_, err := verify.NewJWT(verify.JWTOptions{Name: "d", Issuer: "internal", Audiences: []string{"a"}, Discover: true})
+		_, err := verify.NewJWT(verify.JWTOptions{Name: "d", Issuer: "internal", Audiences: []string{"a"}, Keys: verify.DiscoveredJWKS()})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "issuer:")
 	})

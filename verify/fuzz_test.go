@@ -21,8 +21,8 @@ func fuzzSeeds(tb testing.TB) (verifiers []*verify.JWT, valid, others []string) 
 	es := newTestKey(tb, "ES256", "fuzz")
 	attacker := newTestKey(tb, "ES256", "fuzz-attacker")
 	verifiers = []*verify.JWT{
-		newVerifier(tb, verify.JWTOptions{Name: "hs", HMACSecret: fuzzSecret}),
-		newVerifier(tb, verify.JWTOptions{Name: "es", JWKS: jwksOf(tb, es)}),
+		newVerifier(tb, verify.JWTOptions{Name: "hs", Keys: verify.SharedSecret(fuzzSecret)}),
+		newVerifier(tb, verify.JWTOptions{Name: "es", Keys: verify.LocalJWKS(jwksOf(tb, es))}),
 	}
 	route := claims(map[string]any{"aud": testAudience})
 	valid = []string{

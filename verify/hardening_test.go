@@ -161,7 +161,7 @@ func TestHardeningJWTClaims(t *testing.T) {
 				header = okHeader
 			}
 			raw := signRawJSON(t, k, header, expandClaims(tc.claims))
-			v := newVerifier(t, verify.JWTOptions{JWKS: jwks, ScopeClaim: tc.scopeClaim})
+			v := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwks), ScopeClaim: tc.scopeClaim})
 			id, err := check(v, raw)
 			requireCode(t, tc.wantErr, err)
 			if tc.wantErr != nil {

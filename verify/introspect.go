@@ -5,22 +5,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
-)
-
-// Introspection defaults.
-const (
-	DefaultIntrospectionTimeout   = 2 * time.Second
-	DefaultIntrospectionCacheTTL  = 60 * time.Second
-	DefaultIntrospectionCacheSize = 10000
 )
 
 // maxCachedBody bounds the introspection responses kept in the cache: a
@@ -111,8 +102,8 @@ type Introspection struct {
 	cache      *lruCache
 	lastWarned atomic.Int64 // unix nanoseconds of the last failure log line
 
-	mu       sync.Mutex
-	inflight map[cacheKey]*introspectCall
+	// calls shares one request among concurrent verifications of a token.
+	calls flight[cacheKey, *introspected]
 }
 
 // introspected is an active, issuer-checked introspection result. It is
@@ -123,25 +114,18 @@ type introspected struct {
 	expires time.Time // when the cache must drop it
 }
 
-// introspectCall is one request shared by concurrent callers.
-type introspectCall struct {
-	done chan struct{}
-	res  *introspected
-	err  error
-}
-
-// NewIntrospection builds an introspection verifier. Its errors start with
-// the name of the offending option's configuration key (for example
-// "client_id: is required") and never contain the client secret.
+// NewIntrospection builds an introspection verifier. Its errors are
+// *OptionError, naming the offending option's configuration key (for
+// example "client_id"), and never contain the client secret.
 func NewIntrospection(o IntrospectionOptions) (*Introspection, error) {
 	if err := CheckURL(o.URL, o.AllowInsecureHTTP); err != nil {
-		return nil, fmt.Errorf("introspection_url: %w", err)
+		return nil, &OptionError{Key: "introspection_url", Err: err}
 	}
 	if o.ClientID == "" {
-		return nil, errors.New("client_id: is required")
+		return nil, optionErr("client_id", "is required")
 	}
 	if o.ClientSecret == "" {
-		return nil, errors.New("client_secret: is required")
+		return nil, optionErr("client_secret", "is required")
 	}
 	v := &Introspection{
 		name:      o.Name,
@@ -158,16 +142,15 @@ func NewIntrospection(o IntrospectionOptions) (*Introspection, error) {
 		log:       o.Logger,
 		onRequest: o.OnRequest,
 		onCache:   o.OnCache,
-		inflight:  map[cacheKey]*introspectCall{},
 	}
 	switch o.ClientAuth {
-	case "", "basic":
+	case "", ClientAuthBasic:
 		// RFC 6749 section 2.3.1: both parts form-urlencoded before Basic.
 		cred := url.QueryEscape(o.ClientID) + ":" + url.QueryEscape(o.ClientSecret)
 		v.basicAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cred))
-	case "post":
+	case ClientAuthPost:
 	default:
-		return nil, errors.New("client_auth: must be basic or post")
+		return nil, optionErr("client_auth", "must be basic or post")
 	}
 	if v.timeout <= 0 {
 		v.timeout = DefaultIntrospectionTimeout
@@ -259,40 +242,24 @@ func (v *Introspection) lookup(ctx context.Context, key cacheKey, raw string) (*
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, err)
 	}
-	v.mu.Lock()
-	c, ok := v.inflight[key]
-	if !ok {
+	detached := context.WithoutCancel(ctx)
+	c := v.calls.do(key, func() (*introspected, error) {
 		// A request that just finished stored its result before leaving
-		// inflight; look again so that it is not repeated.
+		// the flight; look again so that it is not repeated.
 		if res, hit := v.cache.get(key, v.now()); hit {
-			v.mu.Unlock()
 			return res, nil
 		}
-		c = &introspectCall{done: make(chan struct{})}
-		v.inflight[key] = c
-		go v.run(context.WithoutCancel(ctx), key, raw, c)
+		res, cacheable, err := v.introspect(detached, raw)
+		if err == nil && cacheable {
+			v.cache.put(key, res, res.expires)
+		}
+		return res, err
+	})
+	res, err := c.wait(ctx)
+	if err != nil && err == ctx.Err() { // this caller gave up; the call goes on
+		return nil, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, err)
 	}
-	v.mu.Unlock()
-	select {
-	case <-c.done:
-		return c.res, c.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, ctx.Err())
-	}
-}
-
-// run performs one shared request, caches an active result, then releases
-// the waiters.
-func (v *Introspection) run(ctx context.Context, key cacheKey, raw string, c *introspectCall) {
-	res, cacheable, err := v.introspect(ctx, raw)
-	if err == nil && cacheable {
-		v.cache.put(key, res, res.expires)
-	}
-	c.res, c.err = res, err
-	v.mu.Lock()
-	delete(v.inflight, key)
-	v.mu.Unlock()
-	close(c.done)
+	return res, err
 }
 
 // introspectionResponse holds the RFC 7662 members tokengate reads.
@@ -466,15 +433,13 @@ func (v *Introspection) post(ctx context.Context, raw string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+1))
+	body, err := ReadCapped(resp.Body, "the response")
 	v.onRequest(v.name, time.Since(start))
 	switch {
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("introspection endpoint answered HTTP %d", resp.StatusCode)
 	case err != nil:
-		return nil, fmt.Errorf("reading the response: %w", err)
-	case len(body) > MaxResponseBody:
-		return nil, fmt.Errorf("response larger than %d bytes", MaxResponseBody)
+		return nil, err
 	}
 	return body, nil
 }

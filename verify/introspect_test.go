@@ -515,6 +515,9 @@ func TestNewIntrospectionErrors(t *testing.T) {
 			_, err := verify.NewIntrospection(o)
 			require.Error(t, err)
 			assert.True(t, strings.HasPrefix(err.Error(), tc.wantKey), err.Error())
+			var oe *verify.OptionError
+			require.ErrorAs(t, err, &oe)
+			assert.Equal(t, strings.TrimSuffix(tc.wantKey, ": "), oe.Key)
 			assert.NotContains(t, err.Error(), introSecret)
 		})
 	}

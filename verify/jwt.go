@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
+
+	"github.com/tokengate/tokengate/jose"
 )
 
 // keySource supplies verification keys: a fixed set or a remote JWKS.
@@ -25,14 +26,13 @@ type keySource interface {
 	start(ctx context.Context)
 }
 
-// JWTOptions configures a JWT verifier. Exactly one key source must be set:
-// JWKSURI, JWKS, PublicKeyPEM or HMACSecret.
+// JWTOptions configures a JWT verifier.
 type JWTOptions struct {
 	Name      string
 	Issuer    string
 	Audiences []string
 	// Algorithms is the allow-list; empty means the algorithms of the keys.
-	Algorithms []string
+	Algorithms []jose.Alg
 	// ScopeClaim names the claim holding scopes; empty means "scope"
 	// falling back to "scp".
 	ScopeClaim string
@@ -40,18 +40,10 @@ type JWTOptions struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	// Remote JWKS.
-	JWKSURI string
-	// Discover finds the JWKS URL in the issuer's OpenID Connect or RFC 8414
-	// metadata instead (the issuer must then be an https URL).
-	Discover bool
-	Remote   RemoteOptions
-	// JWKS is a local JWKS document.
-	JWKS []byte
-	// PublicKeyPEM holds one or more PEM public keys or certificates.
-	PublicKeyPEM []byte
-	// HMACSecret is the shared secret's bytes.
-	HMACSecret []byte
+	// Keys is where the keys come from (required).
+	Keys KeySource
+	// Remote tunes a remote or discovered JWKS.
+	Remote RemoteOptions
 }
 
 // JWT verifies JWS-signed JWT access tokens.
@@ -69,12 +61,8 @@ type JWT struct {
 	hmac bool
 }
 
-// hmacMinLen is the shortest secret accepted per HMAC algorithm (RFC 7518
-// section 3.2: a key of the same size as the hash output or larger).
-var hmacMinLen = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
-
-// NewJWT builds a JWT verifier. Its errors start with the name of the
-// offending option's configuration key (for example "algorithms: ...").
+// NewJWT builds a JWT verifier. Its errors are *OptionError, naming the
+// offending option's configuration key (for example "algorithms").
 func NewJWT(o JWTOptions) (*JWT, error) {
 	v := &JWT{
 		name:       o.Name,
@@ -88,85 +76,85 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 		v.now = time.Now
 	}
 	if v.issuer == "" {
-		return nil, errors.New("issuer: is required")
+		return nil, optionErr("issuer", "is required")
 	}
 	if v.scopeClaim == "scope" {
 		v.scopeClaim = ""
 	}
 	for _, name := range o.Algorithms {
-		a, ok := jwa.LookupSignatureAlgorithm(name)
-		if !ok || a == jwa.NoSignature() || !supportedAlg(a) {
-			return nil, fmt.Errorf("algorithms: %q is not a supported signature algorithm", name)
+		a, ok := signatureAlg(string(name))
+		if !ok {
+			return nil, optionErr("algorithms", "%q is not a supported signature algorithm", name)
 		}
 		v.allow = append(v.allow, a)
 	}
-	sources := 0
-	for _, set := range []bool{o.JWKSURI != "" || o.Discover, o.JWKS != nil, o.PublicKeyPEM != nil, o.HMACSecret != nil} {
-		if set {
-			sources++
-		}
-	}
-	if sources != 1 {
-		return nil, errors.New("jwks_uri: exactly one of jwks_uri, jwks_file, public_key, public_key_file or an hmac_secret is required")
-	}
-	switch {
-	case o.JWKSURI != "" || o.Discover:
+	src := o.Keys
+	switch src.kind {
+	case sourceRemote, sourceDiscover:
 		for _, a := range v.allow {
 			if isHMAC(a) {
-				return nil, fmt.Errorf("algorithms: %s needs an HMAC secret, not a JWKS", a)
+				return nil, optionErr("algorithms", "%s needs an HMAC secret, not a JWKS", a)
 			}
 		}
-		r, err := newRemoteKeys(o.Name, o.JWKSURI, o.Issuer, v.allow, o.Remote)
+		r, err := newRemoteKeys(o.Name, src.uri, o.Issuer, v.allow, o.Remote)
 		if err != nil {
-			if o.JWKSURI == "" {
-				return nil, fmt.Errorf("issuer: %w", err)
-			}
-			return nil, fmt.Errorf("jwks_uri: %w", err)
+			return nil, &OptionError{Key: src.Key(), Err: err}
 		}
 		v.keys = r
-	case o.JWKS != nil:
-		keys, _, err := keysFromJWKS(o.JWKS, v.allow)
+	case sourceJWKS:
+		keys, _, err := keysFromJWKS(src.data, v.allow)
 		if err != nil {
-			return nil, fmt.Errorf("jwks_file: %w", err)
+			return nil, &OptionError{Key: src.Key(), Err: err}
 		}
 		if len(keys) == 0 {
-			return nil, errors.New("jwks_file: no usable signature key (check algorithms)")
+			return nil, optionErr(src.Key(), "no usable signature key (check algorithms)")
 		}
 		v.keys = staticKeys{newKeySet(keys)}
-	case o.PublicKeyPEM != nil:
-		keys, err := keysFromPEM(o.PublicKeyPEM, v.allow)
+	case sourcePEM:
+		keys, err := keysFromPEM(src.data, v.allow)
 		if err != nil {
-			return nil, fmt.Errorf("public_key: %w", err)
+			return nil, &OptionError{Key: src.Key(), Err: err}
 		}
 		v.keys = staticKeys{newKeySet(keys)}
-	default:
+	case sourceSecret:
 		if len(v.allow) == 0 {
 			v.allow = []jwa.SignatureAlgorithm{jwa.HS256()}
 		}
 		for _, a := range v.allow {
 			if !isHMAC(a) {
-				return nil, fmt.Errorf("algorithms: %s cannot be used with an HMAC secret", a)
+				return nil, optionErr("algorithms", "%s cannot be used with an HMAC secret", a)
 			}
-			if n := hmacMinLen[a.String()]; len(o.HMACSecret) < n {
-				return nil, fmt.Errorf("hmac_secret: %d bytes is too short for %s (minimum %d)", len(o.HMACSecret), a, n)
+			if n := minSecret(a); len(src.data) < n {
+				return nil, optionErr(src.Key(), "%d bytes is too short for %s (minimum %d)", len(src.data), a, n)
 			}
 		}
-		key := &verificationKey{key: slices.Clone(o.HMACSecret), algs: v.allow}
+		key := &verificationKey{key: slices.Clone(src.data), algs: v.allow}
 		v.keys = staticKeys{newKeySet([]*verificationKey{key})}
 		v.hmac = true
+	default:
+		return nil, optionErr(src.Key(), "a key source is required: a JWKS URL, a JWKS, a public key or an HMAC secret")
 	}
 	return v, nil
 }
 
-func supportedAlg(a jwa.SignatureAlgorithm) bool {
-	switch a.String() {
-	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512":
-		return true
+// signatureAlg returns jwx's algorithm for a name in tokengate's list.
+func signatureAlg(name string) (jwa.SignatureAlgorithm, bool) {
+	if _, ok := jose.Lookup(name); !ok {
+		return jwa.EmptySignatureAlgorithm(), false
 	}
-	return false
+	return jwa.LookupSignatureAlgorithm(name)
 }
 
-func isHMAC(a jwa.SignatureAlgorithm) bool { return strings.HasPrefix(a.String(), "HS") }
+func isHMAC(a jwa.SignatureAlgorithm) bool {
+	s, _ := jose.Lookup(a.String())
+	return s.Family == jose.HMAC
+}
+
+// minSecret is the shortest secret accepted for an HMAC algorithm.
+func minSecret(a jwa.SignatureAlgorithm) int {
+	s, _ := jose.Lookup(a.String())
+	return s.MinSecret
+}
 
 // Name implements Verifier.
 func (v *JWT) Name() string { return v.name }
@@ -220,11 +208,12 @@ func (v *JWT) Verify(ctx context.Context, t *Token, audiences []string) (*Identi
 	if err := t.Malformed(); err != nil {
 		return nil, err
 	}
+	spec, known := jose.Lookup(t.Alg)
 	alg, ok := jwa.LookupSignatureAlgorithm(t.Alg)
-	if !ok || !supportedAlg(alg) || (v.allow != nil && !slices.Contains(v.allow, alg)) {
+	if !known || !ok || (v.allow != nil && !slices.Contains(v.allow, alg)) {
 		return nil, fmt.Errorf("%w: %q", ErrAlgorithmNotAllowed, truncate(t.Alg))
 	}
-	if isHMAC(alg) != v.hmac {
+	if (spec.Family == jose.HMAC) != v.hmac {
 		// HMAC with a public key (or a public-key algorithm with a shared
 		// secret) never verifies; say so before any key lookup or refetch.
 		return nil, fmt.Errorf("%w: %s does not fit this verifier's keys", ErrAlgorithmNotAllowed, alg)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokengate/tokengate/jose"
 	"github.com/tokengate/tokengate/verify"
 )
 
@@ -49,12 +50,12 @@ func TestVerifyAlgorithms(t *testing.T) {
 				o := verify.JWTOptions{Name: "idp"}
 				switch src {
 				case fromJWKS:
-					o.JWKS = jwksOf(t, k)
+					o.Keys = verify.LocalJWKS(jwksOf(t, k))
 				case fromPEM:
-					o.PublicKeyPEM = k.publicPEM(t)
+					o.Keys = verify.PublicKeys(k.publicPEM(t))
 				case fromHMAC:
-					o.HMACSecret = k.pub.([]byte)
-					o.Algorithms = []string{tc.alg}
+					o.Keys = verify.SharedSecret(k.pub.([]byte))
+					o.Algorithms = []jose.Alg{jose.Alg(tc.alg)}
 				}
 				v := newVerifier(t, o)
 				require.True(t, v.Ready(), "static keys are ready at once")
@@ -82,7 +83,7 @@ func TestVerifyAlgorithms(t *testing.T) {
 func TestVerifyType(t *testing.T) {
 	t.Parallel()
 	k := newTestKey(t, "ES256", "k1")
-	v := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, k)})
+	v := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, k))})
 	tests := []struct {
 		name string
 		typ  any // nil: no typ header
@@ -123,8 +124,8 @@ func TestVerifyType(t *testing.T) {
 func TestVerifyTimeClaims(t *testing.T) {
 	t.Parallel()
 	k := newTestKey(t, "ES256", "k1")
-	v := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, k), ClockSkew: 60 * time.Second})
-	noSkew := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, k)})
+	v := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, k)), ClockSkew: 60 * time.Second})
+	noSkew := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, k))})
 	at := func(d time.Duration) int64 { return testNow.Add(d).Unix() }
 	tests := []struct {
 		name   string
@@ -166,7 +167,7 @@ func TestVerifyTimeClaims(t *testing.T) {
 func TestVerifyIssuer(t *testing.T) {
 	t.Parallel()
 	k := newTestKey(t, "ES256", "k1")
-	v := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, k)})
+	v := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, k))})
 	tests := []struct {
 		name string
 		iss  any
@@ -198,8 +199,8 @@ func TestVerifyIssuer(t *testing.T) {
 func TestVerifyAudience(t *testing.T) {
 	t.Parallel()
 	k := newTestKey(t, "ES256", "k1")
-	routeOnly := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, k)})
-	own := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, k), Audiences: []string{"api://own", "api://other"}})
+	routeOnly := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, k))})
+	own := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, k)), Audiences: []string{"api://own", "api://other"}})
 	route := []string{"https://mcp.example/mcp"}
 	tests := []struct {
 		name  string
@@ -240,9 +241,9 @@ func TestVerifyAudience(t *testing.T) {
 func TestVerifyScopes(t *testing.T) {
 	t.Parallel()
 	k := newTestKey(t, "ES256", "k1")
-	def := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, k)})
-	named := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, k), ScopeClaim: "scope"})
-	custom := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, k), ScopeClaim: "permissions"})
+	def := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, k))})
+	named := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, k)), ScopeClaim: "scope"})
+	custom := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, k)), ScopeClaim: "permissions"})
 	tests := []struct {
 		name   string
 		v      *verify.JWT
@@ -279,7 +280,7 @@ func TestVerifyScopes(t *testing.T) {
 func TestVerifyClientID(t *testing.T) {
 	t.Parallel()
 	k := newTestKey(t, "ES256", "k1")
-	v := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, k)})
+	v := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, k))})
 	tests := []struct {
 		name   string
 		claims map[string]any
@@ -312,20 +313,19 @@ func TestNewJWTErrors(t *testing.T) {
 		o      verify.JWTOptions
 		prefix string
 	}{
-		{"no issuer", verify.JWTOptions{JWKS: jwksOf(t, rsaKey)}, "issuer: "},
+		{"no issuer", verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, rsaKey))}, "issuer: "},
 		{"no key source", verify.JWTOptions{Issuer: testIssuer}, "jwks_uri: "},
-		{"two key sources", verify.JWTOptions{Issuer: testIssuer, JWKS: jwksOf(t, rsaKey), HMACSecret: secret}, "jwks_uri: "},
-		{"none allowed", verify.JWTOptions{Issuer: testIssuer, JWKS: jwksOf(t, rsaKey), Algorithms: []string{"none"}}, "algorithms: "},
-		{"unknown algorithm", verify.JWTOptions{Issuer: testIssuer, JWKS: jwksOf(t, rsaKey), Algorithms: []string{"RS1"}}, "algorithms: "},
-		{"HMAC with a JWKS URI", verify.JWTOptions{Issuer: testIssuer, JWKSURI: "https://idp.test/jwks", Algorithms: []string{"HS256"}}, "algorithms: "},
-		{"http JWKS URI", verify.JWTOptions{Issuer: testIssuer, JWKSURI: "http://idp.test/jwks"}, "jwks_uri: "},
-		{"RSA with an HMAC secret", verify.JWTOptions{Issuer: testIssuer, HMACSecret: secret, Algorithms: []string{"RS256"}}, "algorithms: "},
-		{"short HS256 secret", verify.JWTOptions{Issuer: testIssuer, HMACSecret: secret[:31]}, "hmac_secret: "},
-		{"short HS512 secret", verify.JWTOptions{Issuer: testIssuer, HMACSecret: secret[:63], Algorithms: []string{"HS512"}}, "hmac_secret: "},
-		{"JWKS without an allowed key", verify.JWTOptions{Issuer: testIssuer, JWKS: jwksOf(t, rsaKey), Algorithms: []string{"ES256"}}, "jwks_file: "},
-		{"PEM key not fitting the allow-list", verify.JWTOptions{Issuer: testIssuer, PublicKeyPEM: ecKey.publicPEM(t), Algorithms: []string{"RS256"}}, "public_key: "},
-		{"PEM garbage", verify.JWTOptions{Issuer: testIssuer, PublicKeyPEM: []byte("not a key")}, "public_key: "},
-		{"JWKS garbage", verify.JWTOptions{Issuer: testIssuer, JWKS: []byte("{")}, "jwks_file: "},
+		{"none allowed", verify.JWTOptions{Issuer: testIssuer, Keys: verify.LocalJWKS(jwksOf(t, rsaKey)), Algorithms: []jose.Alg{"none"}}, "algorithms: "},
+		{"unknown algorithm", verify.JWTOptions{Issuer: testIssuer, Keys: verify.LocalJWKS(jwksOf(t, rsaKey)), Algorithms: []jose.Alg{"RS1"}}, "algorithms: "},
+		{"HMAC with a JWKS URI", verify.JWTOptions{Issuer: testIssuer, Keys: verify.RemoteJWKS("https://idp.test/jwks"), Algorithms: []jose.Alg{"HS256"}}, "algorithms: "},
+		{"http JWKS URI", verify.JWTOptions{Issuer: testIssuer, Keys: verify.RemoteJWKS("http://idp.test/jwks")}, "jwks_uri: "},
+		{"RSA with an HMAC secret", verify.JWTOptions{Issuer: testIssuer, Keys: verify.SharedSecret(secret), Algorithms: []jose.Alg{"RS256"}}, "algorithms: "},
+		{"short HS256 secret", verify.JWTOptions{Issuer: testIssuer, Keys: verify.SharedSecret(secret[:31])}, "hmac_secret: "},
+		{"short HS512 secret", verify.JWTOptions{Issuer: testIssuer, Keys: verify.SharedSecret(secret[:63]), Algorithms: []jose.Alg{"HS512"}}, "hmac_secret: "},
+		{"JWKS without an allowed key", verify.JWTOptions{Issuer: testIssuer, Keys: verify.LocalJWKS(jwksOf(t, rsaKey)), Algorithms: []jose.Alg{"ES256"}}, "jwks_file: "},
+		{"PEM key not fitting the allow-list", verify.JWTOptions{Issuer: testIssuer, Keys: verify.PublicKeys(ecKey.publicPEM(t)), Algorithms: []jose.Alg{"RS256"}}, "public_key: "},
+		{"PEM garbage", verify.JWTOptions{Issuer: testIssuer, Keys: verify.PublicKeys([]byte("not a key"))}, "public_key: "},
+		{"JWKS garbage", verify.JWTOptions{Issuer: testIssuer, Keys: verify.LocalJWKS([]byte("{"))}, "jwks_file: "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -334,6 +334,9 @@ func TestNewJWTErrors(t *testing.T) {
 			require.Nil(t, v)
 			require.Error(t, err)
 			require.Truef(t, strings.HasPrefix(err.Error(), tc.prefix), "error %q should start with %q", err, tc.prefix)
+			var oe *verify.OptionError
+			require.ErrorAs(t, err, &oe)
+			require.Equal(t, strings.TrimSuffix(tc.prefix, ": "), oe.Key)
 			for _, s := range []string{string(secret[:31]), "BEGIN"} {
 				require.NotContains(t, err.Error(), s, "errors never echo key material")
 			}
@@ -357,16 +360,16 @@ func TestVerifyAttacks(t *testing.T) {
 	keyServer := newJWKSServer(t, jwksOf(t, attacker, impostor))
 	remote := newJWKSServer(t, jwksOf(t, trusted))
 
-	jwksV := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, trusted)})
-	pemV := newVerifier(t, verify.JWTOptions{PublicKeyPEM: trusted.publicPEM(t)})
-	remoteV := newVerifier(t, verify.JWTOptions{JWKSURI: remote.URL, Remote: verify.RemoteOptions{MinRefetchInterval: time.Hour}})
+	jwksV := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, trusted))})
+	pemV := newVerifier(t, verify.JWTOptions{Keys: verify.PublicKeys(trusted.publicPEM(t))})
+	remoteV := newVerifier(t, verify.JWTOptions{Keys: verify.RemoteJWKS(remote.URL), Remote: verify.RemoteOptions{MinRefetchInterval: time.Hour}})
 	startVerifier(t, remoteV)
 	eventually(t, "remote JWKS loaded", remoteV.Ready)
-	rs256Only := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, trusted), Algorithms: []string{"RS256"}})
-	hsAndRSAllowed := newVerifier(t, verify.JWTOptions{PublicKeyPEM: trusted.publicPEM(t), Algorithms: []string{"RS256", "HS256"}})
-	ec384V := newVerifier(t, verify.JWTOptions{JWKS: jwksOf(t, ec384)})
-	ec384PEM := newVerifier(t, verify.JWTOptions{PublicKeyPEM: ec384.publicPEM(t)})
-	hmacV := newVerifier(t, verify.JWTOptions{HMACSecret: newTestKey(t, "HS256", "h").pub.([]byte)})
+	rs256Only := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, trusted)), Algorithms: []jose.Alg{"RS256"}})
+	hsAndRSAllowed := newVerifier(t, verify.JWTOptions{Keys: verify.PublicKeys(trusted.publicPEM(t)), Algorithms: []jose.Alg{"RS256", "HS256"}})
+	ec384V := newVerifier(t, verify.JWTOptions{Keys: verify.LocalJWKS(jwksOf(t, ec384))})
+	ec384PEM := newVerifier(t, verify.JWTOptions{Keys: verify.PublicKeys(ec384.publicPEM(t))})
+	hmacV := newVerifier(t, verify.JWTOptions{Keys: verify.SharedSecret(newTestKey(t, "HS256", "h").pub.([]byte))})
 	rsaVerifiers := map[string]*verify.JWT{"jwks": jwksV, "pem": pemV, "remote": remoteV}
 
 	valid := trusted.mint(t, nil, claims(nil))
@@ -481,7 +484,7 @@ func TestVerifyAttacks(t *testing.T) {
 		}
 	}
 	require.Zero(t, keyServer.hits.Load(), "jku / x5u must never be fetched")
-	// The configured JWKS: the load at start, then one early refetch for
+	// The configured Keys: verify.LocalJWKS(the load at start), then one early refetch for
 	// the first unknown kid; later unknown kids are rate-limited.
 	require.EqualValues(t, 2, remote.hits.Load())
 }

@@ -3,7 +3,6 @@ package verify
 import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
+
+	"github.com/tokengate/tokengate/jose"
 )
 
 // verificationKey is one key that can check signatures, with the
@@ -85,23 +86,29 @@ func algorithmsForKey(key any) ([]jwa.SignatureAlgorithm, error) {
 		if k.N.BitLen() < 2048 {
 			return nil, fmt.Errorf("RSA key of %d bits is too short (minimum 2048)", k.N.BitLen())
 		}
-		return []jwa.SignatureAlgorithm{jwa.RS256(), jwa.RS384(), jwa.RS512(), jwa.PS256(), jwa.PS384(), jwa.PS512()}, nil
+		return familyAlgs(jose.RSA, ""), nil
 	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256():
-			return []jwa.SignatureAlgorithm{jwa.ES256()}, nil
-		case elliptic.P384():
-			return []jwa.SignatureAlgorithm{jwa.ES384()}, nil
-		case elliptic.P521():
-			return []jwa.SignatureAlgorithm{jwa.ES512()}, nil
+		if algs := familyAlgs(jose.EC, k.Curve.Params().Name); len(algs) > 0 {
+			return algs, nil
 		}
 		return nil, errors.New("unsupported EC curve")
 	case ed25519.PublicKey:
-		return []jwa.SignatureAlgorithm{jwa.EdDSA()}, nil
+		return familyAlgs(jose.OKP, ""), nil
 	case []byte:
-		return []jwa.SignatureAlgorithm{jwa.HS256(), jwa.HS384(), jwa.HS512()}, nil
+		return familyAlgs(jose.HMAC, ""), nil
 	}
 	return nil, fmt.Errorf("unsupported key type %T", key)
+}
+
+// familyAlgs returns jwx's algorithms for jose.OfFamily(f, curve).
+func familyAlgs(f jose.Family, curve string) []jwa.SignatureAlgorithm {
+	var out []jwa.SignatureAlgorithm
+	for _, name := range jose.OfFamily(f, curve) {
+		if a, ok := jwa.LookupSignatureAlgorithm(string(name)); ok {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // restrict cuts the key's algorithms down to the allow-list (nil: no

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,9 +16,6 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 )
 
-// MaxResponseBody caps every identity-provider response tokengate reads.
-const MaxResponseBody = 1 << 20
-
 // staticKeys is a key set fixed at start-up.
 type staticKeys struct{ set *keySet }
 
@@ -30,12 +26,13 @@ func (s staticKeys) start(context.Context)                    {}
 
 // RemoteOptions tunes a remote JWKS.
 type RemoteOptions struct {
-	// Refresh is the background refresh period (default 15m).
+	// Refresh is the background refresh period (default
+	// DefaultJWKSRefresh).
 	Refresh time.Duration
 	// MinRefetchInterval bounds early refetches after an unknown kid
-	// (default 10s).
+	// (default DefaultJWKSMinRefetchInterval).
 	MinRefetchInterval time.Duration
-	// Timeout bounds one fetch (default 5s).
+	// Timeout bounds one fetch (default DefaultJWKSTimeout).
 	Timeout time.Duration
 	// AllowInsecureHTTP permits http:// URLs on non-loopback hosts.
 	AllowInsecureHTTP bool
@@ -63,20 +60,16 @@ type remoteKeys struct {
 
 	set atomic.Pointer[keySet]
 
-	mu       sync.Mutex
-	inflight *fetchCall
+	// fetches holds the one fetch in flight (under the key struct{}{}).
+	fetches flight[struct{}, *keySet]
+	// mu guards lastEarly and lastErr.
+	mu sync.Mutex
 	// lastEarly is when the last early (unknown kid) fetch started; the
 	// initial load and the periodic refresh do not count against the rate
 	// limit, which is "at most one early refetch per MinRefetchInterval".
 	lastEarly time.Time
 	// lastErr is the result of the last completed fetch.
 	lastErr error
-}
-
-type fetchCall struct {
-	done chan struct{}
-	set  *keySet
-	err  error
 }
 
 // newRemoteKeys returns a remote JWKS. With rawURL empty, the JWKS URL is
@@ -95,13 +88,13 @@ func newRemoteKeys(name, rawURL, issuer string, allow []jwa.SignatureAlgorithm, 
 		}
 	}
 	if o.Refresh <= 0 {
-		o.Refresh = 15 * time.Minute
+		o.Refresh = DefaultJWKSRefresh
 	}
 	if o.MinRefetchInterval <= 0 {
-		o.MinRefetchInterval = 10 * time.Second
+		o.MinRefetchInterval = DefaultJWKSMinRefetchInterval
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 5 * time.Second
+		o.Timeout = DefaultJWKSTimeout
 	}
 	if o.Client == nil {
 		o.Client = newHTTPClient(o.Timeout)
@@ -121,7 +114,7 @@ func (r *remoteKeys) jwksURL(ctx context.Context) (string, error) {
 	if u := r.url.Load(); u != nil {
 		return *u, nil
 	}
-	u, err := discoverJWKSURI(ctx, r.opts.Client, r.issuer, r.opts.AllowInsecureHTTP)
+	u, err := DiscoverEndpoint(ctx, r.opts.Client, r.issuer, "jwks_uri", r.opts.AllowInsecureHTTP)
 	if err != nil {
 		return "", err
 	}
@@ -166,14 +159,19 @@ const idpMaxIdlePerHost = 64
 
 // idpTransport carries every identity-provider call: http.DefaultTransport's
 // settings (proxy from the environment, dial and TLS handshake timeouts,
-// HTTP/2), with more idle connections per host. Shared by all verifiers,
-// so a configuration reload keeps the warm connections.
+// HTTP/2), with more idle connections per host. Shared by all verifiers
+// and token exchangers, so a configuration reload keeps the warm
+// connections.
 var idpTransport = func() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = idpMaxIdlePerHost
 	t.MaxIdleConns = 4 * idpMaxIdlePerHost
 	return t
 }()
+
+// IdPTransport returns the transport every identity-provider call shares
+// (JWKS, discovery, introspection, token exchange).
+func IdPTransport() *http.Transport { return idpTransport }
 
 // newHTTPClient returns a client for identity-provider calls: bounded time,
 // few redirects, never from https down to http.
@@ -204,7 +202,7 @@ func (r *remoteKeys) ready() bool      { return r.set.Load() != nil }
 // still cached: a caller only refetches because those keys did not answer.
 func (r *remoteKeys) refetch(ctx context.Context) (*keySet, error) {
 	r.mu.Lock()
-	c := r.inflight
+	c := r.fetches.running(struct{}{})
 	if c == nil {
 		if time.Since(r.lastEarly) < r.opts.MinRefetchInterval {
 			cur, err := r.set.Load(), r.lastErr
@@ -218,49 +216,32 @@ func (r *remoteKeys) refetch(ctx context.Context) (*keySet, error) {
 			return cur, nil
 		}
 		r.lastEarly = time.Now()
-		c = r.startFetchLocked()
+		c = r.fetch()
 	}
 	r.mu.Unlock()
-	select {
-	case <-c.done:
-		return c.set, c.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return c.wait(ctx)
 }
 
-// startFetchLocked starts one fetch detached from any request, so that a
-// caller giving up does not abort it for the others. A failed fetch keeps
-// the last good keys in use. r.mu must be held.
-func (r *remoteKeys) startFetchLocked() *fetchCall {
-	c := &fetchCall{done: make(chan struct{})}
-	r.inflight = c
-	go func() {
+// fetch returns the fetch in flight, starting one if none is. A failed
+// fetch keeps the last good keys in use.
+func (r *remoteKeys) fetch() *flightCall[*keySet] {
+	return r.fetches.do(struct{}{}, func() (*keySet, error) {
 		set, err := r.download()
 		r.mu.Lock()
 		if err == nil {
 			r.set.Store(set)
 		}
-		r.inflight = nil
 		r.lastErr = err
 		r.mu.Unlock()
 		r.report(err)
-		c.set, c.err = set, err
-		close(c.done)
-	}()
-	return c
+		return set, err
+	})
 }
 
 // fetchNow runs a fetch (sharing one in flight) regardless of the rate limit.
 func (r *remoteKeys) fetchNow() error {
-	r.mu.Lock()
-	c := r.inflight
-	if c == nil {
-		c = r.startFetchLocked()
-	}
-	r.mu.Unlock()
-	<-c.done
-	return c.err
+	_, err := r.fetch().wait(context.Background())
+	return err
 }
 
 // report logs a failed fetch and tells OnFetch the result.
@@ -303,12 +284,9 @@ func (r *remoteKeys) download() (*keySet, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("JWKS endpoint answered %s", resp.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+1))
+	body, err := ReadCapped(resp.Body, "JWKS")
 	if err != nil {
-		return nil, fmt.Errorf("reading JWKS: %w", err)
-	}
-	if len(body) > MaxResponseBody {
-		return nil, fmt.Errorf("JWKS larger than %d bytes", MaxResponseBody)
+		return nil, err
 	}
 	keys, _, err := keysFromJWKS(body, r.allow)
 	if err != nil {

@@ -92,7 +92,7 @@ func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 // remoteVerifier is a JWT verifier on srv's JWKS.
 func remoteVerifier(t testing.TB, srv *jwksServer, ro verify.RemoteOptions) *verify.JWT {
 	t.Helper()
-	return newVerifier(t, verify.JWTOptions{JWKSURI: srv.URL, Remote: ro})
+	return newVerifier(t, verify.JWTOptions{Keys: verify.RemoteJWKS(srv.URL), Remote: ro})
 }
 
 // TestRemoteLoadsAtStart: nothing is fetched before Start; Start loads the

@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"slices"
 )
@@ -23,23 +22,23 @@ type Static struct {
 }
 
 // NewStatic builds a static verifier from token values and their identities.
-// Its errors start with the configuration key ("tokens: ...") and never
-// contain a token.
+// Its errors are *OptionError with the key "tokens" and never contain a
+// token.
 func NewStatic(name string, tokens map[string]StaticIdentity) (*Static, error) {
 	if len(tokens) == 0 {
-		return nil, errors.New("tokens: at least one token is required")
+		return nil, optionErr("tokens", "at least one token is required")
 	}
 	v := &Static{name: name}
 	for tok, si := range tokens {
 		if tok == "" {
-			return nil, errors.New("tokens: a token must not be empty")
+			return nil, optionErr("tokens", "a token must not be empty")
 		}
 		if !HeaderSafe(si.Subject) {
-			return nil, errors.New("tokens: a sub cannot be sent as a header value (control character, space at either end, or longer than 8 KiB)")
+			return nil, optionErr("tokens", "a sub cannot be sent as a header value (control character, space at either end, or longer than 8 KiB)")
 		}
 		for _, sc := range si.Scopes {
 			if !ValidScopeToken(sc) {
-				return nil, fmt.Errorf("tokens: scope %q is not an RFC 6749 scope-token (printable ASCII without space, \" or \\)", sc)
+				return nil, optionErr("tokens", "scope %q is not an RFC 6749 scope-token (printable ASCII without space, \" or \\)", sc)
 			}
 		}
 		v.hashes = append(v.hashes, hashToken(tok))

@@ -64,6 +64,9 @@ func TestNewStaticErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := verify.NewStatic("dev", tc.tokens)
 			require.EqualError(t, err, tc.want)
+			var oe *verify.OptionError
+			require.ErrorAs(t, err, &oe)
+			assert.Equal(t, "tokens", oe.Key)
 			assert.Nil(t, v)
 		})
 	}

@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"github.com/tokengate/tokengate/jose"
+
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -34,7 +36,7 @@ func newTestEntryMaker(t *testing.T, c *tokenCache) func(i int, exp time.Time) t
 	t.Helper()
 	v, err := NewJWT(JWTOptions{
 		Name: "hs", Issuer: cacheIssuer, Audiences: []string{"api://x"},
-		HMACSecret: []byte(strings.Repeat("s", 32)), Algorithms: []string{"HS256"},
+		Keys: SharedSecret([]byte(strings.Repeat("s", 32))), Algorithms: []jose.Alg{"HS256"},
 	})
 	require.NoError(t, err)
 	return func(i int, exp time.Time) tokenKey {

@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"github.com/tokengate/tokengate/jose"
+
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -19,7 +21,7 @@ func entryCache(t *testing.T) (*tokenCache, *JWT) {
 	c := NewTokenCache(CacheOptions{Size: 64, Now: func() time.Time { return entryNow }, ClaimNames: []string{"email", "groups"}, Audiences: []string{"api://x"}})
 	v, err := NewJWT(JWTOptions{
 		Name: "hs", Issuer: cacheIssuer, Audiences: []string{"api://x"},
-		HMACSecret: []byte(strings.Repeat("s", 32)), Algorithms: []string{"HS256"},
+		Keys: SharedSecret([]byte(strings.Repeat("s", 32))), Algorithms: []jose.Alg{"HS256"},
 	})
 	require.NoError(t, err)
 	return c, v

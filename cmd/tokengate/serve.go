@@ -18,30 +18,65 @@ import (
 	"github.com/tokengate/tokengate/server"
 )
 
-// loadConfig reads --config (or TOKENGATE_CONFIG) and the environment, and
-// prints every problem with its key path.
+// loadConfig reads --config (or TOKENGATE_CONFIG) and the environment. On
+// problems it runs the build phase too, on the parts that validated, and
+// prints every problem of both phases, each with its file and key path.
 func loadConfig(path string, stderr io.Writer, cmd string) (*config.Config, int) {
 	if path == "" {
 		path = os.Getenv(config.EnvConfigFile)
 	}
-	cfg, err := config.Load(path, os.Environ())
+	cfg, probs, err := config.Check(path, os.Environ())
 	if err != nil {
 		var cerr *config.Error
 		if errors.As(err, &cerr) {
-			fmt.Fprintf(stderr, "%s: invalid configuration", cmd)
-			if path != "" {
-				fmt.Fprintf(stderr, " in %s", path)
-			}
-			fmt.Fprintln(stderr, ":")
-			for _, p := range cerr.Problems {
-				fmt.Fprintln(stderr, p.String())
-			}
+			printProblems(stderr, cmd, "", cerr.Problems)
 			return nil, exitInvalid
 		}
 		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
 		return nil, exitInvalid
 	}
+	if len(probs) > 0 {
+		printProblems(stderr, cmd, path, append(probs, buildProblems(cfg)...))
+		return nil, exitInvalid
+	}
 	return cfg, exitOK
+}
+
+// buildProblems runs the build phase on cfg without starting anything: key
+// files, secrets and PEM blocks are read and checked as at start-up.
+func buildProblems(cfg *config.Config) []config.Problem {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, err := authz.Build(cfg, authz.BuildOptions{Logger: quiet})
+	return problemsOf(err)
+}
+
+// problemsOf lists the problems of a configuration error (nil for nil).
+func problemsOf(err error) []config.Problem {
+	var cerr *config.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &cerr):
+		return cerr.Problems
+	}
+	return []config.Problem{{Msg: err.Error()}}
+}
+
+// printProblems prints one line per problem, "FILE: key.path: message"
+// (without "FILE: " when the configuration came from the environment
+// alone).
+func printProblems(w io.Writer, cmd, path string, probs []config.Problem) {
+	fmt.Fprintf(w, "%s: invalid configuration", cmd)
+	if path != "" {
+		fmt.Fprintf(w, " in %s", path)
+	}
+	fmt.Fprintln(w, ":")
+	for _, p := range probs {
+		if path != "" {
+			fmt.Fprintf(w, "%s: ", path)
+		}
+		fmt.Fprintln(w, p.String())
+	}
 }
 
 func runServe(args []string, stdout, stderr io.Writer) int {
@@ -85,7 +120,12 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		WatchFile: *path,
 	})
 	if err != nil {
-		printBuildError(stderr, name, err)
+		var cerr *config.Error
+		if !errors.As(err, &cerr) {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return exitInvalid
+		}
+		printProblems(stderr, name, *path, cerr.Problems)
 		return exitInvalid
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -101,18 +141,6 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	return exitOK
-}
-
-func printBuildError(stderr io.Writer, cmd string, err error) {
-	var cerr *config.Error
-	if errors.As(err, &cerr) {
-		fmt.Fprintf(stderr, "%s: invalid configuration:\n", cmd)
-		for _, p := range cerr.Problems {
-			fmt.Fprintln(stderr, p.String())
-		}
-		return
-	}
-	fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -140,15 +168,15 @@ func runConfigCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsageErr
 	}
+	if *path == "" {
+		*path = os.Getenv(config.EnvConfigFile)
+	}
 	cfg, code := loadConfig(*path, stderr, name)
 	if cfg == nil {
 		return code
 	}
-	// Build the policy without starting it: key files, secrets and PEM
-	// blocks are read and checked as at start-up.
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if _, err := authz.Build(cfg, authz.BuildOptions{Logger: quiet}); err != nil {
-		printBuildError(stderr, name, err)
+	if probs := buildProblems(cfg); len(probs) > 0 {
+		printProblems(stderr, name, *path, probs)
 		return exitInvalid
 	}
 	for _, w := range cfg.Warnings() {
