@@ -1,6 +1,8 @@
 package keys
 
 import (
+	"github.com/tokengate/tokengate/jose"
+
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
@@ -29,7 +31,7 @@ func MintDPoPProof(priv any, alg, htm, htu, accessToken, nonce string, iat time.
 	if err != nil {
 		return "", err
 	}
-	if spec.kind == kindHMAC {
+	if spec.Family == jose.HMAC {
 		return "", fmt.Errorf("algorithm %s cannot sign a DPoP proof: it needs an asymmetric key", alg)
 	}
 	if err := checkKeyFits(spec, priv); err != nil {
