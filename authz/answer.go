@@ -2,10 +2,12 @@ package authz
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/tokengate/tokengate/reason"
+	"github.com/tokengate/tokengate/verify/dpop"
 )
 
 // This file says what a Decision answers, in transport-neutral terms: the
@@ -98,9 +100,21 @@ func (d *Decision) ResponseHeaders() []Header {
 		return d.headers
 	}
 	h := []Header{{"content-type", "application/json"}, {"cache-control", "no-store"}}
-	if errCode, desc := d.oauthError(); d.Route != nil && errCode != "access_denied" && d.Reason != reason.MCPHeaderMismatch &&
-		(d.Status == 400 || d.Status == 401 || d.Status == 403) {
+	errCode, desc := d.oauthError()
+	switch {
+	case d.Route != nil && isDPoPError(d.Err):
+		// RFC 9449 section 7.1: the DPoP scheme's challenge.
+		h = append(h, Header{"www-authenticate", fmt.Sprintf("DPoP error=%q, error_description=%q, algs=%q", desc, desc, d.Route.dpopAlgs)})
+		if nonce := dpop.NonceOf(d.Err); nonce != "" {
+			h = append(h, Header{"dpop-nonce", nonce})
+		}
+	case d.Route != nil && errCode != "access_denied" && d.Reason != reason.MCPHeaderMismatch &&
+		(d.Status == 400 || d.Status == 401 || d.Status == 403):
 		h = append(h, Header{"www-authenticate", d.challenge(errCode, desc)})
+		if d.Status == 401 && d.Route.requireDPoP {
+			// Bearer is refused here: say which scheme is wanted.
+			h[len(h)-1].Value = fmt.Sprintf("DPoP algs=%q, ", d.Route.dpopAlgs) + h[len(h)-1].Value
+		}
 	}
 	if d.Status == 503 {
 		h = append(h, Header{"retry-after", RetryAfterSeconds})

@@ -15,6 +15,7 @@ import (
 	"github.com/tokengate/tokengate/keys"
 	"github.com/tokengate/tokengate/upstream"
 	"github.com/tokengate/tokengate/verify"
+	"github.com/tokengate/tokengate/verify/dpop"
 )
 
 // BuildOptions are the inputs of a Policy that do not come from the file.
@@ -75,7 +76,7 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 	}
 	p.identityHeaders = sortedKeys(headerSet)
 	for i, rc := range cfg.Routes {
-		r, err := buildRoute(rc, verifiers, cfg.Verifiers, p.identityHeaders, p.tokens)
+		r, err := buildRoute(rc, verifiers, cfg.Verifiers, p.identityHeaders, p.tokens, dpopAlgorithms(cfg))
 		if err != nil {
 			probs = append(probs, config.Problem{Path: fmt.Sprintf("routes[%d].resource", i), Msg: err.Error()})
 			continue
@@ -104,6 +105,9 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 	if len(probs) > 0 {
 		return nil, &config.Error{Problems: probs}
 	}
+	if p.dpop, err = buildDPoP(cfg, o); err != nil {
+		return nil, &config.Error{Problems: []config.Problem{err.(config.Problem)}}
+	}
 	p.upstream = set
 	for i, r := range p.routes {
 		r.upstream = set.Routes[i]
@@ -115,7 +119,9 @@ func Build(cfg *config.Config, o BuildOptions) (*Policy, error) {
 // claims routes copy into headers and interns the configured audiences.
 func newTokenCache(cfg *config.Config, o BuildOptions) *verify.TokenCache {
 	co := verify.CacheOptions{Size: cfg.Server.TokenCache(), Now: o.Now, OnLookup: cacheHook(o.OnCache, "token")}
-	seen := map[string]bool{}
+	// A bound token's cnf is checked on every request, cached or not.
+	co.ClaimNames = []string{verify.ConfirmationClaim}
+	seen := map[string]bool{verify.ConfirmationClaim: true}
 	for _, rc := range cfg.Routes {
 		for _, h := range sortedKeys(rc.ClaimHeaders) {
 			if c := rc.ClaimHeaders[h]; !seen[c] {
@@ -134,7 +140,15 @@ func newTokenCache(cfg *config.Config, o BuildOptions) *verify.TokenCache {
 	return verify.NewTokenCache(co)
 }
 
-func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[string]config.Verifier, identity []string, tokens *verify.TokenCache) (*Route, error) {
+// dpopAlgorithms are the proof algorithms accepted.
+func dpopAlgorithms(cfg *config.Config) []string {
+	if len(cfg.DPoP.Algorithms) > 0 {
+		return cfg.DPoP.Algorithms
+	}
+	return dpop.DefaultAlgorithms
+}
+
+func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[string]config.Verifier, identity []string, tokens *verify.TokenCache, dpopAlgs []string) (*Route, error) {
 	r := &Route{
 		Name:        rc.Name,
 		pathPrefix:  rc.Match.PathPrefix,
@@ -147,6 +161,10 @@ func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[s
 		forwardAuth: rc.ForwardAuthorization,
 		scopeParam:  strings.Join(rc.RequiredScopes, " "),
 		mcp:         compileMCP(rc.MCP),
+		requireDPoP: rc.RequireDPoP,
+		requireMTLS: rc.RequireMTLSBinding,
+		trustXFCC:   rc.TrustForwardedClientCert,
+		dpopAlgs:    strings.Join(dpopAlgs, " "),
 		cors:        compileCORS(rc.CORS, rc.Match.Methods),
 	}
 	for _, h := range rc.Match.Hosts {
@@ -186,6 +204,14 @@ func buildRoute(rc config.Route, verifiers map[string]verify.Verifier, vcs map[s
 			"authorization_servers":    nonNil(r.authServers),
 			"scopes_supported":         supportedScopes(rc),
 			"bearer_methods_supported": []string{"header"},
+			// RFC 9449 section 5.1: DPoP proofs are always accepted.
+			"dpop_signing_alg_values_supported": dpopAlgs,
+		}
+		if rc.RequireDPoP {
+			doc["dpop_bound_access_tokens_required"] = true
+		}
+		if rc.RequireMTLSBinding {
+			doc["tls_client_certificate_bound_access_tokens"] = true // RFC 8705 section 3.4
 		}
 		if rc.ResourceName != "" {
 			doc["resource_name"] = rc.ResourceName

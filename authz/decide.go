@@ -28,6 +28,9 @@ type Request struct {
 	// Body is the request body as the proxy forwarded it (possibly only
 	// its start: see mcp.go), or nil.
 	Body []byte
+	// PeerCertificate is the client certificate of the connection as Envoy
+	// sends it (source.certificate, URL-encoded PEM), or "".
+	PeerCertificate string
 	// PinnedRoute names the route to use instead of matching, when Pinned
 	// (Envoy's per-route context extension tokengate_route).
 	PinnedRoute string
@@ -264,11 +267,14 @@ func (p *Policy) Decide(ctx context.Context, req *Request) Decision {
 		return d
 	}
 
-	raw, err := bearerToken(req.Headers.Get("authorization"))
+	raw, isDPoP, err := credential(req.Headers.Get("authorization"))
 	if err != nil {
 		return d.denied(verify.Result{}, err)
 	}
 	exp := verify.Expect{Scopes: route.required, Broader: p.broader}
+	if !route.plainRequest(isDPoP, req) {
+		exp.Sender = p.sender(route, req, isDPoP)
+	}
 	if route.mcp != nil && req.Method == "POST" {
 		ops, err := route.mcp.operations(req)
 		switch {

@@ -60,6 +60,8 @@ type Policy struct {
 	// upstream holds the assertion keys and every route's upstream
 	// credential.
 	upstream *upstream.Set
+	// dpop checks DPoP proofs (nil: none configured).
+	dpop *dpopSetup
 }
 
 // Upstream returns the upstream-credential side of the policy (the
@@ -85,7 +87,10 @@ type Route struct {
 	forwardAuth  bool
 	upstream     *upstream.Route // what the upstream receives in Authorization
 	mcp          *mcpRules       // nil: no mcp block
-	cors         *corsPolicy     // nil: no cors block
+	// Sender-constraint settings of the route.
+	requireDPoP, requireMTLS, trustXFCC bool
+	dpopAlgs                            string      // for the DPoP challenge's algs
+	cors                                *corsPolicy // nil: no cors block
 
 	// Precomputed response parts.
 	metadataURL  string

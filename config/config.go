@@ -17,6 +17,8 @@ type Config struct {
 	// ScopeHierarchy says which scopes a broader scope implies
 	// (transitively): a token with the key holds every listed scope too.
 	ScopeHierarchy map[string][]string `koanf:"scope_hierarchy" yaml:"scope_hierarchy,omitempty"`
+	// DPoP configures the checking of DPoP proofs.
+	DPoP DPoP `koanf:"dpop" yaml:"dpop,omitempty"`
 	// Assertion is tokengate's own signing key for upstream assertions
 	// (routes with upstream_token.mode: assertion).
 	Assertion Assertion `koanf:"assertion" yaml:"assertion,omitempty"`
@@ -124,7 +126,15 @@ type Route struct {
 	ForwardAuthorization bool              `koanf:"forward_authorization" yaml:"forward_authorization"`
 	AllowAnonymous       bool              `koanf:"allow_anonymous" yaml:"allow_anonymous,omitempty"`
 	MCP                  *MCP              `koanf:"mcp" yaml:"mcp,omitempty"`
-	CORS                 *CORS             `koanf:"cors" yaml:"cors,omitempty"`
+	// RequireDPoP accepts only DPoP-bound tokens with a valid proof.
+	RequireDPoP bool `koanf:"require_dpop" yaml:"require_dpop,omitempty"`
+	// RequireMTLSBinding accepts only certificate-bound tokens
+	// (cnf.x5t#S256).
+	RequireMTLSBinding bool `koanf:"require_mtls_binding" yaml:"require_mtls_binding,omitempty"`
+	// TrustForwardedClientCert takes the client certificate from
+	// x-forwarded-client-cert (set by a trusted proxy such as Istio's).
+	TrustForwardedClientCert bool  `koanf:"trust_forwarded_client_cert" yaml:"trust_forwarded_client_cert,omitempty"`
+	CORS                     *CORS `koanf:"cors" yaml:"cors,omitempty"`
 	// UpstreamToken says what the upstream receives in Authorization.
 	UpstreamToken UpstreamToken `koanf:"upstream_token" yaml:"upstream_token,omitempty"`
 }

@@ -78,6 +78,7 @@ func (c *Config) Validate() []Problem {
 		v.upstreamToken(p, r, c)
 	}
 	v.scopeHierarchy(c.ScopeHierarchy)
+	v.dpop(c.DPoP)
 	v.assertion(c.Assertion)
 	return v.probs
 }

@@ -102,7 +102,7 @@ func TestForwardAuth(t *testing.T) {
 				resp, body := get(t, metadataURL)
 				assert.Equal(t, http.StatusOK, resp.StatusCode)
 				assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
-				assert.JSONEq(t, `{"resource":"`+e.resource+`","authorization_servers":["`+e.issuer+`"],"scopes_supported":["mcp:read"],"bearer_methods_supported":["header"]}`, body)
+				assert.JSONEq(t, `{"resource":"`+e.resource+`","authorization_servers":["`+e.issuer+`"],"scopes_supported":["mcp:read"],"bearer_methods_supported":["header"],"dpop_signing_alg_values_supported":["ES256","ES384","EdDSA","RS256","PS256"]}`, body)
 			})
 		})
 	}

@@ -43,7 +43,7 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	var as authServer
 	e := startEnv(t, envOptions{idp: &as})
 	as.env.Store(e)
-	wantDoc := `{"resource":"` + e.resource + `","authorization_servers":["` + e.issuer + `"],"scopes_supported":["mcp:read"],"bearer_methods_supported":["header"]}`
+	wantDoc := `{"resource":"` + e.resource + `","authorization_servers":["` + e.issuer + `"],"scopes_supported":["mcp:read"],"bearer_methods_supported":["header"],"dpop_signing_alg_values_supported":["ES256","ES384","EdDSA","RS256","PS256"]}`
 
 	// challenge returns the WWW-Authenticate of an unauthenticated request.
 	challenge := func(t *testing.T) *http.Response {

@@ -186,7 +186,7 @@ func TestForwardAuthDecisions(t *testing.T) {
 			map[string]string{"X-Auth-Sub": "mallory"},
 			answer{200, map[string]string{
 				"Content-Type": "application/json", "Cache-Control": "max-age=300", "Access-Control-Allow-Origin": "*", HeaderRemove: "x-auth-sub",
-			}, `{"resource":"` + faResource + `","authorization_servers":["` + faIssuer + `"],"scopes_supported":["mcp:read"],"bearer_methods_supported":["header"]}`}},
+			}, `{"resource":"` + faResource + `","authorization_servers":["` + faIssuer + `"],"scopes_supported":["mcp:read"],"bearer_methods_supported":["header"],"dpop_signing_alg_values_supported":["ES256","ES384","EdDSA","RS256","PS256"]}`}},
 	}
 	for _, conv := range conventions {
 		t.Run(conv.name, func(t *testing.T) {

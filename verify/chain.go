@@ -21,6 +21,9 @@ type Expect struct {
 	// Broader maps a scope to the scopes that imply it (a scope
 	// hierarchy): a token granting one of those has the scope too.
 	Broader map[string][]string
+	// Sender is what the request shows of its sender (DPoP proofs, client
+	// certificate); nil means a plain bearer request.
+	Sender *Sender
 }
 
 // Chain is the verification call of one route: the verifiers it accepts,
@@ -86,7 +89,7 @@ func (c *Chain) Verify(ctx context.Context, raw string, exp Expect) (Result, err
 			tried = true
 			res, err := a.tryJWT(ctx, cand)
 			if a.judge(cand, res, err, &exp) {
-				return res, nil
+				return a.sender(ctx, cand, res, &exp)
 			}
 		}
 	}
@@ -95,12 +98,30 @@ func (c *Chain) Verify(ctx context.Context, raw string, exp Expect) (Result, err
 			id, err := cand.Verifier.Verify(ctx, a.token(), cand.Audiences)
 			res := c.result(id)
 			if a.judge(cand, res, err, &exp) {
-				return res, nil
+				return a.sender(ctx, cand, res, &exp)
 			}
 		}
 	}
 	return a.refusal()
 }
+
+// sender checks an accepted token against the request's sender: a bound
+// token without its proof or certificate is refused, whatever other
+// verifiers would say.
+func (a *attempt) sender(ctx context.Context, cand Candidate, res Result, exp *Expect) (Result, error) {
+	s := exp.Sender
+	if s == nil {
+		s = &plainBearer
+	}
+	if err := s.check(ctx, res, a.raw); err != nil {
+		return Result{failedBy: cand.Verifier.Name()}, err
+	}
+	return res, nil
+}
+
+// plainBearer is the sender of a request that says nothing of one: a
+// Bearer token, no proof, no certificate. Never modified.
+var plainBearer Sender
 
 // attempt is one Verify call's state.
 type attempt struct {

@@ -50,12 +50,12 @@ routes:
 			"resource_name": "MCP tools (ACME)",
 			"authorization_servers": ["https://issuer.test"],
 			"scopes_supported": ["mcp:read"],
-			"bearer_methods_supported": ["header"]}`, true},
+			"bearer_methods_supported": ["header"], "dpop_signing_alg_values_supported": ["ES256","ES384","EdDSA","RS256","PS256"]}`, true},
 		{"resource_name unset", authz.WellKnownPRM + "/api", `{
 			"resource": "https://mcp.example.com/api",
 			"authorization_servers": ["https://issuer.test"],
 			"scopes_supported": [],
-			"bearer_methods_supported": ["header"]}`, false},
+			"bearer_methods_supported": ["header"], "dpop_signing_alg_values_supported": ["ES256","ES384","EdDSA","RS256","PS256"]}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
