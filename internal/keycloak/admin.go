@@ -174,6 +174,28 @@ func (s *Server) SigningKey(ctx context.Context) (Key, error) {
 	return *best, nil
 }
 
+// PublishedKids lists the key ids of the realm's public JWKS (the certs
+// endpoint), the keys a relying party can verify with.
+func (s *Server) PublishedKids(ctx context.Context) ([]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint("certs"), nil)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := s.do(req, http.StatusOK, &out); err != nil {
+		return nil, fmt.Errorf("keycloak: reading the JWKS: %w", err)
+	}
+	var kids []string
+	for _, k := range out.Keys {
+		kids = append(kids, k.Kid)
+	}
+	return kids, nil
+}
+
 // component is a key provider in the admin API.
 type component struct {
 	ID           string              `json:"id,omitempty"`

@@ -7,7 +7,9 @@ package keycloak
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -108,16 +110,18 @@ type Options struct {
 // Server is one Keycloak process (stopped and started again on the same
 // ports and data).
 type Server struct {
-	home, dir     string
+	home, dir      string
 	port, mgmtPort int
-	logPath       string
-	client        *http.Client
+	logPath        string
+	client         *http.Client
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	// Started is how long the first start took, until ready.
-	Started time.Duration
+	// Started is how long Start took (until the realm was ready), and
+	// FromTemplate whether the database came from an earlier run's template.
+	Started      time.Duration
+	FromTemplate bool
 }
 
 // Start launches Keycloak on free loopback ports, waits until it answers
@@ -141,15 +145,86 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		client:  &http.Client{Timeout: 30 * time.Second},
 	}
 	begin := time.Now()
+	template := s.templateDir()
+	fromTemplate := copyDir(template, s.dbDir()) == nil
 	if err := s.Resume(ctx); err != nil {
 		return nil, err
 	}
-	s.Started = time.Since(begin)
 	if err := s.importRealm(ctx); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("keycloak: importing the realm: %w\n%s", err, s.Logs(30))
 	}
+	if !fromTemplate {
+		// Creating the schema and the master realm is most of a first
+		// start: keep the fresh database as a template for the next runs
+		// (a consistent copy needs the server stopped).
+		s.Stop()
+		_ = saveTemplate(s.dbDir(), template)
+		if err := s.Resume(ctx); err != nil {
+			return nil, err
+		}
+	}
+	s.Started, s.FromTemplate = time.Since(begin), fromTemplate
 	return s, nil
+}
+
+func (s *Server) dbDir() string { return filepath.Join(s.dir, "h2") }
+
+// templateDir is where a database with the realm freshly imported is kept,
+// per Keycloak distribution and realm.json.
+func (s *Server) templateDir() string {
+	sum := sha256.Sum256(RealmJSON)
+	return filepath.Join(s.home, "tokengate-db", hex.EncodeToString(sum[:8]))
+}
+
+// saveTemplate copies the database in src to dst, atomically.
+func saveTemplate(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dst), ".tmp-")
+	if err != nil {
+		return err
+	}
+	if err := copyDir(src, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.RemoveAll(tmp) // another run saved one first
+		return err
+	}
+	return nil
+}
+
+// copyDir copies the regular files of src into dst (created), failing if
+// src holds none.
+func copyDir(src, dst string) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			return err
+		}
+		n++
+	}
+	if n == 0 {
+		return errors.New("empty template")
+	}
+	return nil
 }
 
 // URL is the server's base URL (http on loopback).
@@ -176,7 +251,7 @@ func (s *Server) Resume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	db := "jdbc:h2:file:" + filepath.Join(s.dir, "h2", "keycloakdb") + ";NON_KEYWORDS=VALUE"
+	db := "jdbc:h2:file:" + filepath.Join(s.dbDir(), "keycloakdb") + ";NON_KEYWORDS=VALUE"
 	cmd := exec.Command(filepath.Join(s.home, "bin", "kc.sh"), "start-dev",
 		"--http-host=127.0.0.1", "--http-port="+strconv.Itoa(s.port),
 		"--http-management-port="+strconv.Itoa(s.mgmtPort),
@@ -186,6 +261,9 @@ func (s *Server) Resume(ctx context.Context) error {
 	cmd.Env = append(os.Environ(),
 		"KC_BOOTSTRAP_ADMIN_USERNAME="+adminUser,
 		"KC_BOOTSTRAP_ADMIN_PASSWORD="+adminPassword,
+		// A test server lives for minutes: the C1 compiler alone starts
+		// faster and costs less CPU.
+		"JAVA_OPTS_APPEND=-XX:TieredStopAtLevel=1",
 	)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
