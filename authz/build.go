@@ -238,8 +238,13 @@ func buildVerifier(name string, vc config.Verifier, skew time.Duration, o BuildO
 			Algorithms: vc.Algorithms,
 			ScopeClaim: vc.ScopeClaim,
 			ClockSkew:  skew,
-			Now:        o.Now,
-			JWKSURI:    vc.JWKSURI,
+			// identity-provider shapes (contract section 13)
+			Issuers:        vc.Issuers,
+			ScopeClaims:    vc.ScopeClaims,
+			AudienceClaim:  vc.AudienceClaim,
+			RequiredClaims: vc.RequiredClaims,
+			Now:            o.Now,
+			JWKSURI:        vc.JWKSURI,
 			Remote: verify.RemoteOptions{
 				Refresh:            vc.JWKSRefresh.D(),
 				MinRefetchInterval: vc.JWKSMinRefetchInterval.D(),

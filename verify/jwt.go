@@ -28,8 +28,12 @@ type keySource interface {
 // JWTOptions configures a JWT verifier. Exactly one key source must be set:
 // JWKSURI, JWKS, PublicKeyPEM or HMACSecret.
 type JWTOptions struct {
-	Name      string
-	Issuer    string
+	Name   string
+	Issuer string
+	// Issuers, instead of Issuer, are several exact "iss" values sharing
+	// one key set (contract section 13); keys are discovered from the first
+	// one that is a discoverable URL.
+	Issuers   []string
 	Audiences []string
 	// Algorithms is the allow-list; empty means the algorithms of the keys.
 	Algorithms []string
@@ -39,6 +43,11 @@ type JWTOptions struct {
 	ClockSkew  time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ScopeClaims, AudienceClaim and RequiredClaims adapt the verifier to
+	// an identity provider's token shape (contract section 13).
+	ScopeClaims    []string
+	AudienceClaim  string
+	RequiredClaims map[string][]string
 
 	// Remote JWKS.
 	JWKSURI string
@@ -56,8 +65,11 @@ type JWTOptions struct {
 
 // JWT verifies JWS-signed JWT access tokens.
 type JWT struct {
-	name       string
-	issuer     string
+	name   string
+	issuer string
+	// issuers are every accepted "iss" (issuers[0] == issuer).
+	issuers    []string
+	shape      *shape // nil: the default claims
 	audiences  []string
 	allow      []jwa.SignatureAlgorithm // nil: whatever the keys allow
 	scopeClaim string
@@ -87,8 +99,9 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	if v.issuer == "" {
-		return nil, errors.New("issuer: is required")
+	discoveryIssuer, err := v.setShape(o)
+	if err != nil {
+		return nil, err
 	}
 	if v.scopeClaim == "scope" {
 		v.scopeClaim = ""
@@ -116,7 +129,7 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 				return nil, fmt.Errorf("algorithms: %s needs an HMAC secret, not a JWKS", a)
 			}
 		}
-		r, err := newRemoteKeys(o.Name, o.JWKSURI, o.Issuer, v.allow, o.Remote)
+		r, err := newRemoteKeys(o.Name, o.JWKSURI, discoveryIssuer, v.allow, o.Remote)
 		if err != nil {
 			if o.JWKSURI == "" {
 				return nil, fmt.Errorf("issuer: %w", err)
@@ -242,7 +255,12 @@ func (v *JWT) Verify(ctx context.Context, t *Token, audiences []string) (*Identi
 	if err != nil {
 		return nil, err
 	}
-	scopes, err := v.scopes(t.Claims, payload)
+	var scopes []string
+	if v.shape != nil {
+		scopes, err = v.shape.check(v, t.Claims, payload, audiences)
+	} else {
+		scopes, err = v.scopes(t.Claims, payload)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +286,7 @@ func accessTokenType(typ string) bool {
 }
 
 func (v *JWT) checkClaims(c *Claims, audiences []string) error {
-	if c.Issuer != v.issuer {
+	if c.Issuer != v.issuer && !v.AcceptsIssuer(c.Issuer) {
 		return ErrIssuerUntrusted
 	}
 	now := v.now()
@@ -283,6 +301,9 @@ func (v *JWT) checkClaims(c *Claims, audiences []string) error {
 	}
 	if c.IssuedAt != nil && now.Add(v.skew).Before(c.IssuedAt.Time) {
 		return ErrIssuedInFuture
+	}
+	if v.shape != nil && v.shape.audClaim != "" {
+		return nil // the audience claim is read from the verified payload
 	}
 	return v.checkAudience(c.Audience, audiences)
 }
