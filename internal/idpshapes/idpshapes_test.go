@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/stretchr/testify/assert"
@@ -153,32 +152,23 @@ func policy(t *testing.T, cfg string, p *idp) *authz.Service {
 
 // decision is what tokengate answers for one request.
 type decision struct {
-	status  int
-	headers map[string]string
-	body    string
+	status int
+	// verifier, iss and scopes of an allow.
+	verifier, iss, scopes string
+	body                  string
 }
 
 func check(t *testing.T, svc *authz.Service, path, tok string) decision {
 	t.Helper()
-	resp, err := svc.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Method: "POST", Host: "mcp.example.com", Path: path,
-			Headers: map[string]string{"authorization": "Bearer " + tok},
-		}},
-	}})
-	require.NoError(t, err)
-	d := decision{headers: map[string]string{}}
-	if resp.GetStatus().GetCode() == 0 {
-		d.status = http.StatusOK
-		for _, h := range resp.GetOkResponse().GetHeaders() {
-			d.headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
-		}
-		return d
+	d := svc.Decide(context.Background(), &authz.Request{
+		Method: "POST", Host: "mcp.example.com", Path: path, Scheme: "https",
+		Headers: authz.Headers{Map: map[string]string{"authorization": "Bearer " + tok}},
+	})
+	if d.Kind == authz.Allow {
+		id := d.Identity
+		return decision{status: http.StatusOK, verifier: id.Verifier(), iss: id.Issuer(), scopes: id.Scopes()}
 	}
-	denied := resp.GetDeniedResponse()
-	d.status = int(denied.GetStatus().GetCode())
-	d.body = denied.GetBody()
-	return d
+	return decision{status: d.Status, body: string(d.ResponseBody())}
 }
 
 // tokenCase is one token of a provider's shape and tokengate's answer.
@@ -408,9 +398,9 @@ func TestProviderShapes(t *testing.T) {
 						d := check(t, svc, "/mcp", tok)
 						require.Equal(t, tc.status, d.status, d.body)
 						if tc.status == http.StatusOK {
-							assert.Equal(t, f.verifier, d.headers[authz.HeaderVerifier])
-							assert.Equal(t, tc.claims["iss"], d.headers[authz.HeaderIss])
-							assert.Equal(t, tc.scopes, d.headers[authz.HeaderScopes])
+							assert.Equal(t, f.verifier, d.verifier)
+							assert.Equal(t, tc.claims["iss"], d.iss)
+							assert.Equal(t, tc.scopes, d.scopes)
 							continue
 						}
 						var body struct {
