@@ -341,7 +341,7 @@ func TestKeycloakIntrospectionRevocation(t *testing.T) {
 	})
 	assert.Equal(t, http.StatusUnauthorized, last.StatusCode)
 	assert.JSONEq(t, `{"error":"invalid_token","error_description":"token_inactive"}`, body)
-	assert.Equal(t, `Bearer error="invalid_token", error_description="token_inactive"`, last.Header.Get("WWW-Authenticate"))
+	assert.Equal(t, `Bearer error="invalid_token", error_description="token_inactive", scope="mcp:read"`, last.Header.Get("WWW-Authenticate"))
 
 	// Still refused (never cached as inactive-then-active), and a fresh
 	// token of the same client is not affected.
