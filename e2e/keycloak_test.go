@@ -74,7 +74,10 @@ func stopKeycloak() {
 //     required scope mcp:read;
 //   - /kcwrite: the same verifier, required scopes mcp:read and mcp:write;
 //   - /kcintro: introspection at Keycloak with a 1s cache;
-//   - /kccached: introspection at Keycloak with a 10m cache.
+//   - /kccached: introspection at Keycloak with a 10m cache;
+//   - /kcops: the "kc" verifier with the MCP operation rules of contract
+//     section 9 (opsRoute: admin_* tools need mcp:admin, echo mcp:read,
+//     other tools mcp:write) and its scope hierarchy.
 type kcEnv struct {
 	*env
 	kc *keycloak.Server
@@ -106,9 +109,16 @@ func startKeycloakEnv(t *testing.T) *kcEnv {
     jwks_min_refetch_interval: 100ms
 ` + intro("kcintro", "1s") + intro("kccached", "10m")
 		},
-		routeVerifiers: []string{"kc"},
+		routeVerifiers:   []string{"kc"},
+		topLevel:         opsTopLevel,
+		envoyRequestBody: true,
 		routes: func(*env) string {
 			return `
+  - name: kcops
+    match: {path_prefix: /kcops}
+    verifiers: [kc]
+    required_scopes: [mcp:read]
+` + opsRoute + `
   - name: kcwrite
     match: {path_prefix: /kcwrite}
     verifiers: [kc]
@@ -125,6 +135,7 @@ func startKeycloakEnv(t *testing.T) *kcEnv {
 		},
 		envoyRoutes: []envoy.Route{
 			{Prefix: "/kcwrite", PrefixRewrite: "/mcp"},
+			{Prefix: "/kcops", PrefixRewrite: "/mcp"},
 			{Prefix: "/kcintro", PrefixRewrite: "/mcp"},
 			{Prefix: "/kccached", PrefixRewrite: "/mcp"},
 		},
@@ -194,7 +205,7 @@ func TestKeycloakInsufficientScope(t *testing.T) {
 	}{
 		{name: "route scope mcp:write missing", path: "/kcwrite", wantScope: "mcp:read mcp:write"},
 		{name: "route scope mcp:write granted", path: "/kcwrite", scopes: []string{"mcp:write"}},
-		{name: "mcp:admin alone does not grant mcp:write", path: "/kcwrite", scopes: []string{"mcp:admin"}, wantScope: "mcp:read mcp:write"},
+		{name: "mcp:admin implies mcp:write (scope_hierarchy)", path: "/kcwrite", scopes: []string{"mcp:admin"}},
 		{name: "read route with the default scope", path: "/mcp"},
 	}
 	for _, tc := range tests {
@@ -209,6 +220,51 @@ func TestKeycloakInsufficientScope(t *testing.T) {
 			assert.Equal(t, `Bearer error="insufficient_scope", error_description="scope_insufficient", scope="`+tc.wantScope+`"`,
 				resp.Header.Get("WWW-Authenticate"))
 			assert.JSONEq(t, `{"error":"insufficient_scope","error_description":"scope_insufficient"}`, body)
+		})
+	}
+
+	// Per-tool step-up (contract section 9), one session of a client that
+	// speaks 2025-11-25 (tokengate reads the body Envoy forwards).
+	url := e.stack.EnvoyURL() + "/kcops"
+	read := e.token(t)
+	init := rpcPost(t, url, bearer(read),
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"kc","version":"1"}}}`)
+	require.Equal(t, http.StatusOK, init.status, init.raw)
+	session := &legacySession{url: url, id: init.header.Get("Mcp-Session-Id"), nextID: 2}
+	require.NotEmpty(t, session.id)
+	note := rpcPost(t, url, session.headers(read), `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	require.Equal(t, http.StatusAccepted, note.status, note.raw)
+	admin := e.token(t, "mcp:admin")
+	tools := []struct {
+		name, tool string
+		tok        string
+		// wantScope is the step-up challenge's scope; "" means allowed.
+		wantScope string
+	}{
+		{name: "tool needing only the route scope", tool: "echo", tok: read},
+		{name: "write tool without mcp:write", tool: "whoami", tok: read, wantScope: "mcp:read mcp:write"},
+		{name: "admin tool without mcp:admin", tool: "admin_reset", tok: read, wantScope: "mcp:read mcp:admin"},
+		{name: "write tool with mcp:admin (hierarchy)", tool: "whoami", tok: admin},
+		{name: "admin tool with mcp:admin", tool: "admin_reset", tok: admin},
+	}
+	for _, tc := range tools {
+		t.Run("per-tool step-up/"+tc.name, func(t *testing.T) {
+			var args map[string]any
+			if tc.tool == "echo" {
+				args = map[string]any{"text": "hi"}
+			}
+			a := session.call(t, tc.tok, tc.tool, args)
+			if tc.wantScope == "" {
+				require.Equal(t, http.StatusOK, a.status, a.raw)
+				assert.NotEmpty(t, toolText(t, a))
+				result, _ := a.msg["result"].(map[string]any)
+				assert.NotEqual(t, true, result["isError"], a.raw)
+				return
+			}
+			assert.Equal(t, http.StatusForbidden, a.status, a.raw)
+			params := challenge(t, a.header.Values("WWW-Authenticate"))
+			assert.Equal(t, "insufficient_scope", params["error"])
+			assert.Equal(t, tc.wantScope, params["scope"])
 		})
 	}
 }
