@@ -141,8 +141,13 @@ compose-demo-down:
 	@deploy/podman/compose-demo.sh down
 
 ## keycloak: fetch Keycloak $(KEYCLOAK_VERSION) (keycloak-quarkus-dist zip, with mvn) into $(KEYCLOAK_DIR) (idempotent)
-# The end-to-end suite starts it from there (bin/kc.sh start-dev); it needs Java 17+.
+# The end-to-end suite starts it from there (bin/kc.sh start-dev); it needs Java 17+. Java, mvn and
+# unzip are installed (Debian packages) unless they are there.
 keycloak:
+	@command -v java >/dev/null && command -v mvn >/dev/null && command -v unzip >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless maven unzip || { \
+			echo "java 17, mvn and unzip are needed to fetch and run Keycloak"; exit 1; }; }
 	@if [ ! -x "$(KEYCLOAK_DIR)/bin/kc.sh" ] || [ "$$(cat "$(KEYCLOAK_DIR)/.version" 2>/dev/null)" != "$(KEYCLOAK_VERSION)" ]; then \
 		echo "fetching Keycloak $(KEYCLOAK_VERSION) into $(KEYCLOAK_DIR)"; \
 		tmp="$$(mktemp -d)" && \
