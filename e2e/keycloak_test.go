@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokengate/tokengate/envoy"
+	"github.com/tokengate/tokengate/internal/envoycfg"
 	"github.com/tokengate/tokengate/internal/keycloak"
 )
 
@@ -133,7 +133,7 @@ func startKeycloakEnv(t *testing.T) *kcEnv {
     required_scopes: [mcp:read]
 `
 		},
-		envoyRoutes: []envoy.Route{
+		envoyRoutes: []envoycfg.Route{
 			{Prefix: "/kcwrite", PrefixRewrite: "/mcp"},
 			{Prefix: "/kcops", PrefixRewrite: "/mcp"},
 			{Prefix: "/kcintro", PrefixRewrite: "/mcp"},
