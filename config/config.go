@@ -78,6 +78,12 @@ type Verifier struct {
 	ScopeClaim             string   `koanf:"scope_claim" yaml:"scope_claim,omitempty"`
 	AllowInsecureHTTP      bool     `koanf:"allow_insecure_http" yaml:"allow_insecure_http,omitempty"`
 
+	// identity-provider shapes (contract section 13)
+	Issuers        []string            `koanf:"issuers" yaml:"issuers,omitempty"`
+	ScopeClaims    []string            `koanf:"scope_claims" yaml:"scope_claims,omitempty"`
+	AudienceClaim  string              `koanf:"audience_claim" yaml:"audience_claim,omitempty"`
+	RequiredClaims map[string][]string `koanf:"required_claims" yaml:"required_claims,omitempty"`
+
 	// introspection
 	IntrospectionURL string   `koanf:"introspection_url" yaml:"introspection_url,omitempty"`
 	ClientID         string   `koanf:"client_id" yaml:"client_id,omitempty"`

@@ -102,18 +102,24 @@ func (v *validator) remoteURL(path, raw string, allowInsecure bool) {
 func (v *validator) verifier(p string, vc Verifier) {
 	switch vc.Type {
 	case TypeJWT:
-		if vc.Issuer == "" {
+		if vc.Issuer == "" && len(vc.Issuers) == 0 {
 			v.add(p+".issuer", "is required")
 		}
+		v.shape(p, vc)
 		sources := vc.keySources()
 		switch {
 		case len(sources) > 1:
 			v.add(p+"."+sources[1], "only one key source may be set, found "+strings.Join(sources, ", "))
-		case len(sources) == 0 && vc.Issuer != "":
+		case len(sources) == 0 && vc.Issuer != "" && len(vc.Issuers) == 0:
 			// The jwks_uri is discovered from the issuer's metadata.
 			if !discoverable(vc.Issuer, vc.AllowInsecureHTTP) {
 				v.add(p+".jwks_uri", "a key source is required (jwks_uri, jwks_file, public_key, public_key_file, "+
 					"hmac_secret, hmac_secret_file or hmac_secret_env) unless issuer is an https URL to discover jwks_uri from")
+			}
+		case len(sources) == 0 && len(vc.Issuers) > 0:
+			if !slices.ContainsFunc(vc.Issuers, func(iss string) bool { return discoverable(iss, vc.AllowInsecureHTTP) }) {
+				v.add(p+".jwks_uri", "a key source is required (jwks_uri, jwks_file, public_key, public_key_file, "+
+					"hmac_secret, hmac_secret_file or hmac_secret_env) unless one of issuers is an https URL to discover jwks_uri from")
 			}
 		}
 		if vc.remoteKeys() {
@@ -138,6 +144,7 @@ func (v *validator) verifier(p string, vc Verifier) {
 			}
 		}
 	case TypeIntrospection:
+		v.jwtOnly(p, vc)
 		if vc.IntrospectionURL == "" {
 			v.add(p+".introspection_url", "is required")
 		} else {
@@ -148,6 +155,7 @@ func (v *validator) verifier(p string, vc Verifier) {
 			v.add(p+".client_auth", "must be basic or post")
 		}
 	case TypeStatic:
+		v.jwtOnly(p, vc)
 		if len(vc.Tokens) == 0 {
 			v.add(p+".tokens", "at least one token is required")
 		}

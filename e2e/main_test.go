@@ -52,5 +52,6 @@ func runMain(m *testing.M) int {
 	fmt.Fprintf(os.Stderr, "e2e: using Envoy %s\n", envoyBin)
 	// The browser tests share one Chromium, started on first use.
 	defer browser.Shutdown()
+	defer stopKeycloak() // started by the first Keycloak test, shared by all
 	return m.Run()
 }

@@ -39,6 +39,9 @@ const (
 	AudienceMismatch    Code = "audience_mismatch"
 	ScopeInsufficient   Code = "scope_insufficient"
 	TokenInactive       Code = "token_inactive"
+	// ClaimMismatch: a claim a jwt verifier's required_claims pins is
+	// missing or has another value (contract section 13).
+	ClaimMismatch Code = "claim_mismatch"
 	// TokenInvalid stands for an error that carries no code of its own.
 	TokenInvalid Code = "token_invalid"
 )

@@ -83,7 +83,7 @@ func (c *Chain) Verify(ctx context.Context, raw string, exp Expect) (Result, err
 	tried := false
 	if looksJWT {
 		for _, cand := range c.jwt {
-			if cand.Verifier.Issuer() != iss {
+			if !acceptsIssuer(cand.Verifier, iss) {
 				continue
 			}
 			tried = true

@@ -35,10 +35,10 @@ func TestFromDPoP(t *testing.T) {
 		err := FromDPoP(tt.in)
 		assert.ErrorIs(t, err, tt.want, tt.in.Error())
 		assert.ErrorIs(t, err, tt.in)
-		assert.Equal(t, tt.want.Code(), Code(err))
+		assert.Equal(t, string(tt.want.Code()), string(Code(err)))
 		assert.Equal(t, tt.unavailable, IsUnavailable(err))
 	}
-	assert.Equal(t, "invalid_dpop_proof", Code(FromDPoP(dpop.ErrProofURI)))
+	assert.Equal(t, "invalid_dpop_proof", string(Code(FromDPoP(dpop.ErrProofURI))))
 	assert.NoError(t, FromDPoP(nil))
 }
 
@@ -52,7 +52,7 @@ func TestFromDPoPCoversEveryCode(t *testing.T) {
 	} {
 		s, ok := dpopSentinels[code]
 		if assert.True(t, ok, code) {
-			assert.Equal(t, code, s.Code())
+			assert.Equal(t, code, string(s.Code()))
 		}
 	}
 	assert.Len(t, dpopSentinels, 10)

@@ -101,6 +101,7 @@ type Introspection struct {
 	onCache    func(string)
 	cache      *lruCache
 	lastWarned atomic.Int64 // unix nanoseconds of the last failure log line
+	lastErrLog atomic.Int64 // the same, for the client-credentials error line
 
 	// calls shares one request among concurrent verifications of a token.
 	calls flight[cacheKey, *introspected]
@@ -278,8 +279,7 @@ type introspectionResponse struct {
 func (v *Introspection) introspect(ctx context.Context, raw string) (*introspected, bool, error) {
 	body, err := v.post(ctx, raw)
 	if err != nil {
-		v.warn(err)
-		return nil, false, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, err)
+		return nil, false, v.postError(err)
 	}
 	return v.judge(body)
 }
@@ -437,7 +437,7 @@ func (v *Introspection) post(ctx context.Context, raw string) ([]byte, error) {
 	v.onRequest(v.name, time.Since(start))
 	switch {
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("introspection endpoint answered HTTP %d", resp.StatusCode)
+		return nil, statusError(resp.StatusCode, body)
 	case err != nil:
 		return nil, err
 	}
@@ -447,10 +447,22 @@ func (v *Introspection) post(ctx context.Context, raw string) ([]byte, error) {
 // warnEvery bounds the failure log lines while an endpoint is down.
 const warnEvery = 10 * time.Second
 
-func (v *Introspection) warn(err error) {
+func (v *Introspection) warn(err error) { v.complain(false, err) }
+
+// complain logs a failure at most once per warnEvery: at error level when
+// tokengate's own configuration is at fault (asError), else as a warning.
+func (v *Introspection) complain(asError bool, err error) {
+	stamp := &v.lastWarned
+	if asError {
+		stamp = &v.lastErrLog
+	}
 	now := time.Now().UnixNano()
-	last := v.lastWarned.Load()
-	if now-last < int64(warnEvery) || !v.lastWarned.CompareAndSwap(last, now) {
+	last := stamp.Load()
+	if now-last < int64(warnEvery) || !stamp.CompareAndSwap(last, now) {
+		return
+	}
+	if asError {
+		v.log.Error("token introspection failed: the endpoint rejected tokengate's client credentials", "verifier", v.name, "error", err)
 		return
 	}
 	v.log.Warn("token introspection failed", "verifier", v.name, "error", err)

@@ -28,8 +28,12 @@ type keySource interface {
 
 // JWTOptions configures a JWT verifier.
 type JWTOptions struct {
-	Name      string
-	Issuer    string
+	Name   string
+	Issuer string
+	// Issuers, instead of Issuer, are several exact "iss" values sharing
+	// one key set (contract section 13); keys are discovered from the first
+	// one that is a discoverable URL.
+	Issuers   []string
 	Audiences []string
 	// Algorithms is the allow-list; empty means the algorithms of the keys.
 	Algorithms []jose.Alg
@@ -39,6 +43,11 @@ type JWTOptions struct {
 	ClockSkew  time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ScopeClaims, AudienceClaim and RequiredClaims adapt the verifier to
+	// an identity provider's token shape (contract section 13).
+	ScopeClaims    []string
+	AudienceClaim  string
+	RequiredClaims map[string][]string
 
 	// Keys is where the keys come from (required).
 	Keys KeySource
@@ -48,8 +57,11 @@ type JWTOptions struct {
 
 // JWT verifies JWS-signed JWT access tokens.
 type JWT struct {
-	name       string
-	issuer     string
+	name   string
+	issuer string
+	// issuers are every accepted "iss" (issuers[0] == issuer).
+	issuers    []string
+	shape      *shape // nil: the default claims
 	audiences  []string
 	allow      []jwa.SignatureAlgorithm // nil: whatever the keys allow
 	scopeClaim string
@@ -75,8 +87,9 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	if v.issuer == "" {
-		return nil, optionErr("issuer", "is required")
+	discoveryIssuer, err := v.setShape(o)
+	if err != nil {
+		return nil, err
 	}
 	if v.scopeClaim == "scope" {
 		v.scopeClaim = ""
@@ -96,7 +109,7 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 				return nil, optionErr("algorithms", "%s needs an HMAC secret, not a JWKS", a)
 			}
 		}
-		r, err := newRemoteKeys(o.Name, src.uri, o.Issuer, v.allow, o.Remote)
+		r, err := newRemoteKeys(o.Name, src.uri, discoveryIssuer, v.allow, o.Remote)
 		if err != nil {
 			return nil, &OptionError{Key: src.Key(), Err: err}
 		}
@@ -231,7 +244,12 @@ func (v *JWT) Verify(ctx context.Context, t *Token, audiences []string) (*Identi
 	if err != nil {
 		return nil, err
 	}
-	scopes, err := v.scopes(t.Claims, payload)
+	var scopes []string
+	if v.shape != nil {
+		scopes, err = v.shape.check(v, t.Claims, payload, audiences)
+	} else {
+		scopes, err = v.scopes(t.Claims, payload)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +275,7 @@ func accessTokenType(typ string) bool {
 }
 
 func (v *JWT) checkClaims(c *Claims, audiences []string) error {
-	if c.Issuer != v.issuer {
+	if c.Issuer != v.issuer && !v.AcceptsIssuer(c.Issuer) {
 		return ErrIssuerUntrusted
 	}
 	now := v.now()
@@ -272,6 +290,9 @@ func (v *JWT) checkClaims(c *Claims, audiences []string) error {
 	}
 	if c.IssuedAt != nil && now.Add(v.skew).Before(c.IssuedAt.Time) {
 		return ErrIssuedInFuture
+	}
+	if v.shape != nil && v.shape.audClaim != "" {
+		return nil // the audience claim is read from the verified payload
 	}
 	return v.checkAudience(c.Audience, audiences)
 }

@@ -227,9 +227,10 @@ func (c *tokenCache) appendAud(list []string, aud string) []string {
 	return list
 }
 
-// entryData encodes id and the token's "aud" as an entry's data, or
+// entryData encodes id and the token's audiences (its "aud", or the
+// verifier's audience claim) as an entry's data, or
 // returns "" if they do not fit.
-func (c *tokenCache) entryData(t *Token, id *Identity) string {
+func (c *tokenCache) entryData(t *Token, id *Identity, aud []string) string {
 	b := make([]byte, entryHeader, 128)
 	ok := true
 	end := func(part int) {
@@ -260,7 +261,7 @@ func (c *tokenCache) entryData(t *Token, id *Identity) string {
 		length(len(s))
 	}
 	end(3)
-	for _, a := range t.Claims.Audience {
+	for _, a := range aud {
 		if i := slices.Index(c.audiences, a); i >= 0 {
 			b = append(b, byte(internedAud+i), byte((internedAud+i)>>8))
 			continue
@@ -460,7 +461,11 @@ func (c *tokenCache) put(k tokenKey, v cacheableJWT, keys keysVersion, t *Token,
 	if !now.Before(exp) {
 		return nil
 	}
-	data := c.entryData(t, id)
+	aud, ok := tokenAudience(v, t, id)
+	if !ok {
+		return nil
+	}
+	data := c.entryData(t, id, aud)
 	if data == "" {
 		return nil
 	}
