@@ -2,14 +2,25 @@ package extauthz
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -86,6 +97,9 @@ routes:
 	x5t := "uo5Z0bfOQuGG9lKGpjIfu8f8zXGtj6pJbUSe7nUxm2Y"
 	certBound := mint("https://mcp.example.com/mtls", func(o *keys.MintOptions) { o.CnfX5T = x5t })
 	xfcc := func(hash string) string { return `By=spiffe://mesh/ns/mcp;Hash=` + hash + `;Subject="CN=client"` }
+	// A client certificate as Envoy's include_peer_certificate sends it.
+	certPEM, certX5T := clientCertificate(t)
+	peerBound := mint("https://mcp.example.com/mcp", func(o *keys.MintOptions) { o.CnfX5T = certX5T })
 
 	type row struct {
 		name, path, auth string
@@ -95,6 +109,8 @@ routes:
 		code             string // error_description
 	}
 	rows := []row{
+		{"a certificate-bound token over the connection with its certificate", "/mcp", "Bearer " + peerBound, map[string]string{"@peer": url.QueryEscape(certPEM)}, 0, "", ""},
+		{"a certificate-bound token over a connection without one", "/mcp", "Bearer " + peerBound, nil, 401, `Bearer error="invalid_token"`, "client_certificate_missing"},
 		{"a bound token with a fresh proof", "/mcp", "DPoP " + boundMCP, map[string]string{"dpop": replayed}, 0, "", ""},
 		{"the same proof replayed", "/mcp", "DPoP " + boundMCP, map[string]string{"dpop": replayed}, 401, `DPoP error="invalid_dpop_proof"`, "invalid_dpop_proof"},
 		{"a fresh proof again: the cached token still needs its proof", "/mcp", "DPoP " + boundMCP,
@@ -125,11 +141,19 @@ routes:
 	for _, tc := range rows {
 		t.Run(tc.name, func(t *testing.T) {
 			h := map[string]string{"authorization": tc.auth}
+			peer := ""
 			for k, v := range tc.headers {
+				if k == "@peer" {
+					peer = v
+					continue
+				}
 				h[k] = v
 			}
 			req := checkRequest("POST", "mcp.example.com", tc.path, h)
 			req.Attributes.Request.Http.Scheme = "https"
+			if peer != "" {
+				req.Attributes.Source = &authv3.AttributeContext_Peer{Certificate: peer}
+			}
 			resp, err := svc.Check(context.Background(), req)
 			require.NoError(t, err)
 			if tc.status == 0 {
@@ -147,4 +171,18 @@ routes:
 			assert.Contains(t, d.GetBody(), `"error_description":"`+tc.code+`"`)
 		})
 	}
+}
+
+// clientCertificate makes a self-signed client certificate and returns it
+// as PEM with its RFC 8705 x5t#S256.
+func clientCertificate(t *testing.T) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "client"},
+		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	sum := sha256.Sum256(der)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), base64.RawURLEncoding.EncodeToString(sum[:])
 }

@@ -30,9 +30,11 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 	pinned, isPinned := attrs.GetContextExtensions()[authz.RouteContextKey]
 	r := authz.Request{
 		Method: h.GetMethod(), Path: h.GetPath(), Host: h.GetHost(), Scheme: h.GetScheme(),
-		Headers:     RequestHeaders(h),
-		Body:        body(h),
-		PinnedRoute: pinned, Pinned: isPinned,
+		Headers: RequestHeaders(h),
+		Body:    body(h),
+		// include_peer_certificate: for certificate-bound tokens.
+		PeerCertificate: attrs.GetSource().GetCertificate(),
+		PinnedRoute:     pinned, Pinned: isPinned,
 	}
 	d := s.authz.Decide(ctx, &r)
 	return render(&d, &r.Headers), nil

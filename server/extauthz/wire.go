@@ -20,6 +20,7 @@ import (
 // below and skips the rest:
 //
 //	CheckRequest.attributes (1)
+//	  AttributeContext.source (1) with Peer.certificate (5)
 //	  AttributeContext.request (4), .context_extensions (10)
 //	    Request.http (2)
 //	      HttpRequest.method (2), .headers (3), .path (4), .host (5),
@@ -42,6 +43,8 @@ import (
 // Field numbers of the kept fields.
 const (
 	wireCheckAttributes     = 1
+	wireAttrSource          = 1
+	wirePeerCertificate     = 5
 	wireAttrRequest         = 4
 	wireAttrContextExt      = 10
 	wireRequestHTTP         = 2
@@ -89,6 +92,7 @@ type wireDecoder struct {
 
 type wireParts struct {
 	attrs authv3.AttributeContext
+	peer  authv3.AttributeContext_Peer
 	req   authv3.AttributeContext_Request
 	http  authv3.AttributeContext_HttpRequest
 	hmap  corev3.HeaderMap
@@ -185,6 +189,11 @@ func (d *wireDecoder) checkRequest(req *authv3.CheckRequest, pos, end int) error
 func (d *wireDecoder) attributes(a *authv3.AttributeContext, pos, end int) error {
 	return d.each(pos, end, func(f wireField) error {
 		switch f.num {
+		case wireAttrSource:
+			if a.Source == nil {
+				a.Source = &d.parts().peer
+			}
+			return d.peer(a.Source, f.lo, f.hi)
 		case wireAttrRequest:
 			if a.Request == nil {
 				a.Request = &d.parts().req
@@ -197,6 +206,19 @@ func (d *wireDecoder) attributes(a *authv3.AttributeContext, pos, end int) error
 			return d.mapEntry(a.ContextExtensions, f.lo, f.hi)
 		}
 		return nil
+	})
+}
+
+// peer keeps the client certificate of the downstream connection
+// (include_peer_certificate), for certificate-bound tokens.
+func (d *wireDecoder) peer(p *authv3.AttributeContext_Peer, pos, end int) error {
+	return d.each(pos, end, func(f wireField) error {
+		if f.num != wirePeerCertificate {
+			return nil
+		}
+		var err error
+		p.Certificate, err = d.str(f)
+		return err
 	})
 }
 

@@ -22,6 +22,7 @@ import (
 type wireView struct {
 	HasAttrs, HasRequest, HasHTTP, HasHeaderMap bool
 	Method, Path, Host, Scheme, Body, RawBody   string
+	Certificate                                 string
 	Headers, Ext                                map[string]string
 	HeaderMap                                   [][3]string // key, value, raw_value
 }
@@ -32,7 +33,7 @@ func viewOf(r *authv3.CheckRequest) wireView {
 	v := wireView{
 		HasAttrs: a != nil, HasRequest: a.GetRequest() != nil, HasHTTP: h != nil, HasHeaderMap: h.GetHeaderMap() != nil,
 		Method: h.GetMethod(), Path: h.GetPath(), Host: h.GetHost(), Scheme: h.GetScheme(),
-		Body: h.GetBody(), RawBody: string(h.GetRawBody()),
+		Body: h.GetBody(), RawBody: string(h.GetRawBody()), Certificate: a.GetSource().GetCertificate(),
 		Headers: h.GetHeaders(), Ext: a.GetContextExtensions(),
 	}
 	if len(v.Headers) == 0 {
@@ -57,7 +58,7 @@ func envoyLikeRequest() *authv3.CheckRequest {
 	}
 	meta, _ := structpb.NewStruct(map[string]any{"k": "v", "n": 1.5})
 	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Source:      &authv3.AttributeContext_Peer{Address: addr(51234), Principal: "spiffe://client"},
+		Source:      &authv3.AttributeContext_Peer{Address: addr(51234), Principal: "spiffe://client", Certificate: "-----BEGIN%20CERTIFICATE-----"},
 		Destination: &authv3.AttributeContext_Peer{Address: addr(10000), Labels: map[string]string{"app": "mcp"}},
 		Request: &authv3.AttributeContext_Request{Time: timestamppb.Now(), Http: &authv3.AttributeContext_HttpRequest{
 			Id: "1234567890", Method: "POST", Path: "/mcp?x=1", Host: "mcp.example.com", Scheme: "https", Query: "x=1",
@@ -247,7 +248,7 @@ func FuzzCheckRequestWire(f *testing.F) {
 // that DecodeCheckRequest drops. (Getters shared with other messages, such
 // as GetBody and GetId, cannot be told apart here.)
 func TestWireDroppedFieldsUnused(t *testing.T) {
-	dropped := regexp.MustCompile(`\.(GetSource|GetDestination|GetTime|GetQuery|GetFragment|GetSize|GetProtocol|GetTlsSession|GetMetadataContext|GetRouteMetadataContext)\(\)`)
+	dropped := regexp.MustCompile(`\.(GetDestination|GetTime|GetQuery|GetFragment|GetSize|GetProtocol|GetTlsSession|GetMetadataContext|GetRouteMetadataContext)\(\)`)
 	for _, dir := range []string{".", "..", "../../authz"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		require.NoError(t, err)
