@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tokengate/tokengate/internal/envoycfg"
 	"github.com/tokengate/tokengate/internal/keycloak"
+	"github.com/tokengate/tokengate/keys"
 )
 
 // The one Keycloak of this test binary: started by the first test that
@@ -405,6 +407,62 @@ func TestKeycloakIntrospectionRevocation(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	resp, body = e.post(t, "/kcintro", bearer(e.token(t)))
 	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+}
+
+// TestKeycloakDPoPBoundToken (contract section 11): Keycloak binds a
+// client-credentials token to the client's key when the token request
+// carries a DPoP proof (dpop.bound.access.tokens); through Envoy it is
+// accepted with fresh proofs, and refused replayed, for another URL, or as
+// Bearer.
+func TestKeycloakDPoPBoundToken(t *testing.T) {
+	e := startKeycloakEnv(t)
+	dir := e.newKey(t, "kc-dpop", "ES256")
+	key, err := keys.LoadPrivateKey(filepath.Join(dir, keys.PrivateKeyFile))
+	require.NoError(t, err)
+	tokenURL := e.kc.Endpoint("token")
+	proof, err := keys.MintDPoPProof(key, "ES256", "POST", tokenURL, "", "", time.Time{}, "")
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader("grant_type=client_credentials"))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("DPoP", proof)
+	req.SetBasicAuth("mcp-dpop-agent", "mcp-dpop-agent-secret")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var tr struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tr))
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.True(t, strings.EqualFold(tr.TokenType, "DPoP"), "token_type %q", tr.TokenType)
+	jkt, err := keys.KeyThumbprintFile(filepath.Join(dir, keys.PrivateKeyFile))
+	require.NoError(t, err)
+	cnf, _ := jwtPayload(t, tr.AccessToken)["cnf"].(map[string]any)
+	require.Equal(t, jkt, cnf["jkt"], "Keycloak bound the token to the proof's key")
+
+	url := e.stack.EnvoyURL() + "/mcp"
+	fresh := func(u string) string {
+		p, err := keys.MintDPoPProof(key, "ES256", "POST", u, tr.AccessToken, "", time.Time{}, "")
+		require.NoError(t, err)
+		return p
+	}
+	do := func(auth, proof string) int {
+		h := map[string]string{"Authorization": auth}
+		if proof != "" {
+			h["DPoP"] = proof
+		}
+		resp, _, err := initialize(http.DefaultClient, url, h)
+		require.NoError(t, err)
+		return resp.StatusCode
+	}
+	first := fresh(url)
+	assert.Equal(t, http.StatusOK, do("DPoP "+tr.AccessToken, first), "a fresh proof")
+	assert.Equal(t, http.StatusOK, do("DPoP "+tr.AccessToken, fresh(url)), "another fresh proof")
+	assert.Equal(t, http.StatusUnauthorized, do("DPoP "+tr.AccessToken, first), "the proof replayed")
+	assert.Equal(t, http.StatusUnauthorized, do("DPoP "+tr.AccessToken, fresh(e.stack.EnvoyURL()+"/elsewhere")), "a proof for another URL")
+	assert.Equal(t, http.StatusUnauthorized, do("Bearer "+tr.AccessToken, ""), "the token as Bearer")
 }
 
 // TestKeycloakOutageAndRecovery stops Keycloak: tokens tokengate has

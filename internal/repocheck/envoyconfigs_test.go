@@ -3,7 +3,14 @@ package repocheck
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io/fs"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,6 +126,14 @@ var shippedEnvoyConfigs = []struct {
 		require.NoError(t, err)
 		return b
 	}},
+	{"mTLS example", "deploy/mtls/envoy.yaml", func(t *testing.T) []byte {
+		b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "mtls", "envoy.yaml"))
+		require.NoError(t, err)
+		// Envoy reads the certificate files while validating: real ones.
+		dir := t.TempDir()
+		writeTestTLS(t, dir)
+		return []byte(strings.ReplaceAll(string(b), "/etc/envoy/tls", dir))
+	}},
 	{"template, the benchmark's listeners", "internal/envoycfg/envoy.yaml.tmpl", func(t *testing.T) []byte {
 		b, err := envoycfg.Render(benchParams(t))
 		require.NoError(t, err)
@@ -212,5 +227,33 @@ func TestEveryEnvoyConfigIsValidated(t *testing.T) {
 	}
 	for src := range covered {
 		assert.Contains(t, found, src, "shippedEnvoyConfigs names %s, which is not an Envoy configuration", src)
+	}
+}
+
+// writeTestTLS writes a self-signed CA (client-ca.pem) and a server
+// certificate and key it signed (server.pem, server-key.pem) into dir.
+func writeTestTLS(t *testing.T, dir string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	now := time.Now()
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test client CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	require.NoError(t, err)
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	srv := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srv, ca, &srvKey.PublicKey, caKey)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	require.NoError(t, err)
+	for name, block := range map[string]*pem.Block{
+		"client-ca.pem": {Type: "CERTIFICATE", Bytes: caDER}, "server.pem": {Type: "CERTIFICATE", Bytes: srvDER},
+		"server-key.pem": {Type: "EC PRIVATE KEY", Bytes: keyDER},
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600))
 	}
 }
