@@ -205,11 +205,13 @@ func runChecks(b *testing.B, svc *Service, reqs []*authv3.CheckRequest) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := processCPU()
 	i := 0
 	for b.Loop() {
 		mustAllow(b, svc, ctx, reqs[i%len(reqs)])
 		i++
 	}
+	reportCPU(b, cpu)
 }
 
 func mustAllow(b *testing.B, svc *Service, ctx context.Context, req *authv3.CheckRequest) {
