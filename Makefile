@@ -103,7 +103,7 @@ fuzz:
 
 ## bench: micro-benchmarks, then the load harness (gRPC, memory, through Envoy, introspection) rewriting docs/benchmarks.md
 bench: envoy build
-	$(GO) test -run='^$$' -bench=. -benchmem ./verify/ ./upstream/ ./server/...
+	$(GO) test -run='^$$' -bench=. -benchmem ./verify/ ./authz/ ./server/
 	$(GO) build -o bin/bench ./internal/bench
 	bin/bench -out docs/benchmarks.md
 
