@@ -30,13 +30,21 @@ var benchNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 const benchTokens = 256
 
 // benchConfig is one RS256 verifier with a local public key, an
-// introspection verifier, and routes shaped like an MCP deployment. {{dir}}
-// is the key directory, {{size}} the token cache size, {{introspect}} the
-// introspection endpoint.
+// introspection verifier, and routes shaped like an MCP deployment: "ops"
+// and "signed" are "mcp" with operation rules and with upstream assertions
+// (tokengate's ES256 key), on their own hosts so that "mcp" is matched as
+// before. {{dir}} is the key directory, {{size}} the token cache size,
+// {{acache}} the assertion cache size, {{introspect}} the introspection
+// endpoint.
 const benchConfig = `
 server:
   clock_skew: 60s
   token_cache_size: {{size}}
+assertion:
+  issuer: https://tokengate.example
+  key_file: {{dir}}/tg/private.pem
+  kid: tg-1
+  cache_size: {{acache}}
 verifiers:
   idp:
     type: jwt
@@ -64,6 +72,25 @@ routes:
     verifiers: [opaque]
     required_scopes: [mcp:read]
     resource: https://mcp.example.com/opaque
+  - name: ops
+    match: {hosts: [ops.example.com], path_prefix: /mcp}
+    verifiers: [idp]
+    required_scopes: [mcp:read]
+    resource: https://mcp.example.com/mcp
+    claim_headers: {x-user-email: email}
+    mcp:
+      operations:
+        - {method: tools/call, name: "admin_*", scopes: [mcp:admin]}
+        - {method: tools/call, scopes: [mcp:write]}
+        - {method: resources/read, name: "secret://*", scopes: [mcp:secrets]}
+        - {method: "prompts/*", scopes: [mcp:read]}
+  - name: signed
+    match: {hosts: [signed.example.com], path_prefix: /mcp}
+    verifiers: [idp]
+    required_scopes: [mcp:read]
+    resource: https://mcp.example.com/mcp
+    claim_headers: {x-user-email: email}
+    upstream_token: {mode: assertion, audience: https://backend.internal, ttl: 5m}
 `
 
 // benchFixture is the shared key directory and minted tokens: minting 256
@@ -84,6 +111,9 @@ func benchSetup(b *testing.B) (string, []string) {
 			return
 		}
 		if _, f.err = keys.Generate("RS256", "idp-1", filepath.Join(f.dir, "idp")); f.err != nil {
+			return
+		}
+		if _, f.err = keys.Generate("ES256", "tg-1", filepath.Join(f.dir, "tg")); f.err != nil {
 			return
 		}
 		for i := range benchTokens {
@@ -109,6 +139,12 @@ func benchSetup(b *testing.B) (string, []string) {
 // size, and a loopback introspection endpoint that answers "active".
 func benchService(b *testing.B, cacheSize int) (*Service, []string) {
 	b.Helper()
+	return benchServiceWith(b, cacheSize, config.DefaultAssertionCacheSize)
+}
+
+// benchServiceWith is benchService with the given assertion cache size.
+func benchServiceWith(b *testing.B, cacheSize, assertionCacheSize int) (*Service, []string) {
+	b.Helper()
 	dir, tokens := benchSetup(b)
 	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -117,7 +153,8 @@ func benchService(b *testing.B, cacheSize int) (*Service, []string) {
 		})
 	}))
 	b.Cleanup(idp.Close)
-	yaml := strings.NewReplacer("{{dir}}", dir, "{{size}}", fmt.Sprint(cacheSize), "{{introspect}}", idp.URL).Replace(benchConfig)
+	yaml := strings.NewReplacer("{{dir}}", dir, "{{size}}", fmt.Sprint(cacheSize), "{{introspect}}", idp.URL,
+		"{{acache}}", fmt.Sprint(assertionCacheSize)).Replace(benchConfig)
 	path := filepath.Join(b.TempDir(), "tokengate.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		b.Fatal(err)
@@ -136,13 +173,25 @@ func benchService(b *testing.B, cacheSize int) (*Service, []string) {
 
 // benchRequests prebuilds one CheckRequest per token for path.
 func benchRequests(path string, tokens []string) []*authv3.CheckRequest {
+	return benchRequestsTo("mcp.example.com", path, tokens, nil, "")
+}
+
+// benchRequestsTo prebuilds one POST per token to host and path, with the
+// three headers of benchRequests, the extra headers and body (Envoy's
+// with_request_body, as text).
+func benchRequestsTo(host, path string, tokens []string, extra map[string]string, body string) []*authv3.CheckRequest {
 	reqs := make([]*authv3.CheckRequest, len(tokens))
 	for i, tok := range tokens {
-		reqs[i] = checkRequest("POST", "mcp.example.com", path, map[string]string{
+		h := map[string]string{
 			"authorization": "Bearer " + tok,
 			"content-type":  "application/json",
 			"user-agent":    "bench",
-		})
+		}
+		for k, v := range extra {
+			h[k] = v
+		}
+		reqs[i] = checkRequest("POST", host, path, h)
+		reqs[i].Attributes.Request.Http.Body = body
 	}
 	return reqs
 }
@@ -156,11 +205,13 @@ func runChecks(b *testing.B, svc *Service, reqs []*authv3.CheckRequest) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := processCPU()
 	i := 0
 	for b.Loop() {
 		mustAllow(b, svc, ctx, reqs[i%len(reqs)])
 		i++
 	}
+	reportCPU(b, cpu)
 }
 
 func mustAllow(b *testing.B, svc *Service, ctx context.Context, req *authv3.CheckRequest) {
@@ -226,4 +277,92 @@ func BenchmarkCheckMiss(b *testing.B) {
 func BenchmarkCheckIntrospectionCached(b *testing.B) {
 	svc, _ := benchService(b, config.DefaultTokenCacheSize)
 	runChecks(b, svc, benchRequests("/opaque", []string{"2YotnFZFEjr1zCsicMWpAA"}))
+}
+
+// sep2243Headers are the SEP-2243 headers of a tools/call from an MCP
+// 2026-07-28 client.
+var sep2243Headers = map[string]string{
+	"mcp-method":           "tools/call",
+	"mcp-name":             "search",
+	"mcp-protocol-version": "2026-07-28",
+}
+
+// benchBodySize is the size of the JSON-RPC body of the body benchmarks.
+const benchBodySize = 4096
+
+// toolsCallBody is a tools/call of "search" whose arguments pad the message
+// to exactly size bytes.
+func toolsCallBody(size int) string {
+	const head = `{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"search","arguments":{"query":"quarterly report","limit":20,"padding":"`
+	const tail = `"}}}`
+	return head + strings.Repeat("x", size-len(head)-len(tail)) + tail
+}
+
+// mustSet fails unless req is allowed with header name set to want (any
+// value when want is ""): the benchmarks below measure the path they
+// claim to.
+func mustSet(b *testing.B, svc *Service, req *authv3.CheckRequest, name, want string) {
+	b.Helper()
+	resp, _ := svc.Check(context.Background(), req)
+	ok := resp.GetOkResponse()
+	if ok == nil {
+		b.Fatalf("denied: %v", resp.GetDeniedResponse().GetBody())
+	}
+	for _, h := range ok.GetHeaders() {
+		if h.GetHeader().GetKey() == name && (want == "" || h.GetHeader().GetValue() == want) {
+			return
+		}
+	}
+	b.Fatalf("allow without %s %q: %v", name, want, ok.GetHeaders())
+}
+
+// BenchmarkCheckHotOpsHeaders is BenchmarkCheckHot on a route with MCP
+// operation rules, the operation read from the SEP-2243 headers (issue 12:
+// at most 5 % slower than BenchmarkCheckHot).
+func BenchmarkCheckHotOpsHeaders(b *testing.B) {
+	svc, tokens := benchService(b, config.DefaultTokenCacheSize)
+	reqs := benchRequestsTo("ops.example.com", "/mcp", tokens, sep2243Headers, "")
+	mustSet(b, svc, reqs[0], authz.HeaderMCPName, "search")
+	runChecks(b, svc, reqs)
+}
+
+// BenchmarkCheckHotOpsBody is BenchmarkCheckHotOpsHeaders with the
+// operation read from a 4 KiB JSON-RPC body instead (an older client,
+// Envoy forwarding the body; issue 12: at most 15 % slower than
+// BenchmarkCheckHot).
+func BenchmarkCheckHotOpsBody(b *testing.B) {
+	svc, tokens := benchService(b, config.DefaultTokenCacheSize)
+	reqs := benchRequestsTo("ops.example.com", "/mcp", tokens, nil, toolsCallBody(benchBodySize))
+	mustSet(b, svc, reqs[0], authz.HeaderMCPName, "search")
+	runChecks(b, svc, reqs)
+}
+
+// BenchmarkCheckHotOpsBoth has the SEP-2243 headers and the 4 KiB body,
+// which must agree: a 2026-07-28 client behind an Envoy that forwards the
+// body.
+func BenchmarkCheckHotOpsBoth(b *testing.B) {
+	svc, tokens := benchService(b, config.DefaultTokenCacheSize)
+	reqs := benchRequestsTo("ops.example.com", "/mcp", tokens, sep2243Headers, toolsCallBody(benchBodySize))
+	mustSet(b, svc, reqs[0], authz.HeaderMCPName, "search")
+	runChecks(b, svc, reqs)
+}
+
+// BenchmarkCheckHotAssertion is BenchmarkCheckHot on a route that sends
+// the upstream tokengate's assertion: token and assertion are both cached
+// (issue 15: at least 0.85x BenchmarkCheckHot's Check/s).
+func BenchmarkCheckHotAssertion(b *testing.B) {
+	svc, tokens := benchService(b, config.DefaultTokenCacheSize)
+	reqs := benchRequestsTo("signed.example.com", "/mcp", tokens, nil, "")
+	mustSet(b, svc, reqs[0], "authorization", "")
+	runChecks(b, svc, reqs)
+}
+
+// BenchmarkCheckMissAssertion is BenchmarkCheckMiss on the assertion
+// route: each Check verifies the token (RS256) and signs an assertion
+// (ES256), both caches holding one entry.
+func BenchmarkCheckMissAssertion(b *testing.B) {
+	svc, tokens := benchServiceWith(b, 1, 1)
+	reqs := benchRequestsTo("signed.example.com", "/mcp", tokens, nil, "")
+	mustSet(b, svc, reqs[0], "authorization", "")
+	runChecks(b, svc, reqs)
 }
