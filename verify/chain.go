@@ -218,26 +218,21 @@ func (a *attempt) refusal() (Result, error) {
 	return Result{}, ErrTokenMalformed
 }
 
-// result wraps a fresh identity, with the values of the claims routes copy
-// into headers read once.
+// result wraps a fresh identity. Its claims are read from the payload only
+// when a route asks for one (Result.Claim), not on every Check.
 func (c *Chain) result(id *Identity) Result {
 	if id == nil {
 		return Result{}
 	}
-	r := Result{id: id, cache: c.cache}
-	if len(c.cache.claimNames) > 0 && id.Payload != nil {
-		r.claims = claimValues(id.Payload, c.cache.claimNames)
-	}
-	return r
+	return Result{id: id, cache: c.cache}
 }
 
 // Result is a verified identity: fresh from a verifier, or answered by the
 // token cache. Its strings are safe to read concurrently and never change.
 type Result struct {
-	id     *Identity
-	claims map[string]string // id's claim values
-	entry  *tokenEntry
-	cache  *TokenCache
+	id    *Identity
+	entry *tokenEntry
+	cache *TokenCache
 	// failedBy names the verifier whose error Verify returned.
 	failedBy string
 }
@@ -304,8 +299,8 @@ func (r Result) Claim(name string) string {
 	switch {
 	case r.entry != nil:
 		return r.entry.fields().claim(r.cache.claimNames, name)
-	case r.id != nil:
-		return r.claims[name]
+	case r.id != nil && r.id.Payload != nil:
+		return claimValues(r.id.Payload, []string{name})[name]
 	}
 	return ""
 }
