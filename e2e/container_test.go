@@ -332,7 +332,7 @@ routes:
 		resp, _, err := initialize(http.DefaultClient, envoyURL+"/mcp", nil)
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-		assert.Equal(t, `Bearer resource_metadata="`+metadataURL+`"`, resp.Header.Get("WWW-Authenticate"))
+		assert.Equal(t, `Bearer scope="mcp:read", resource_metadata="`+metadataURL+`"`, resp.Header.Get("WWW-Authenticate"))
 		_, err = connectURL(t, envoyURL+"/mcp", nil)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "Unauthorized")
