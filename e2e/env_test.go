@@ -62,6 +62,9 @@ type envOptions struct {
 	envoyRequestBody bool
 	// mcpSampleArgs are extra mcp-sample flags, given the ports.
 	mcpSampleArgs func(stack.Ports) []string
+	// envoyTLS and envoyForwardClientCert: see stack.Options.
+	envoyTLS               *envoycfg.TLS
+	envoyForwardClientCert bool
 }
 
 // newKey generates a key named name with keys.Generate.
@@ -132,6 +135,7 @@ func startEnv(t *testing.T, opts envOptions) *env {
 		Tokengate: bins.tokengate, MCPSample: bins.mcpSample, Envoy: bins.envoy,
 		Config: e.cfgPath, Dir: e.dir, Ports: ports, EnvoyRoutes: opts.envoyRoutes,
 		EnvoyRequestBody: opts.envoyRequestBody, MCPSampleArgs: opts.mcpSampleArgs,
+		EnvoyTLS: opts.envoyTLS, EnvoyForwardClientCert: opts.envoyForwardClientCert,
 	})
 	require.NoError(t, err)
 	e.stack = s

@@ -56,6 +56,14 @@ type Params struct {
 	// MaxRequestBytes bounds the buffered body; 0 means
 	// DefaultMaxRequestBytes. Only used with WithRequestBody.
 	MaxRequestBytes int
+	// DownstreamTLS, if set, makes the ingress listener terminate TLS and
+	// require a client certificate, which the ext_authz filter sends to
+	// tokengate (include_peer_certificate).
+	DownstreamTLS *TLS
+	// ForwardClientCert keeps a client-sent x-forwarded-client-cert (for an
+	// Envoy behind a trusted proxy that sets it); SetClientCert replaces it
+	// with the connection's certificate (for the proxy in front).
+	ForwardClientCert, SetClientCert bool
 	// DirectResponse, if set, makes Envoy answer every allowed request
 	// itself with 200 "ok" instead of routing it to an upstream (no
 	// upstream cluster; UpstreamPort is then unused), so that only the
@@ -113,6 +121,14 @@ var listenerName = regexp.MustCompile(`^[a-z0-9_]+$`)
 // upload costs at most this much memory per request in Envoy.
 const DefaultMaxRequestBytes = 64 << 10
 
+// TLS names the files of a TLS listener.
+type TLS struct {
+	CertFile, KeyFile string
+	// ClientCAFile holds the CA certificates client certificates must
+	// chain to.
+	ClientCAFile string
+}
+
 // Route is an extra Envoy route to the upstream.
 type Route struct {
 	// Prefix is the path prefix the route matches (Envoy's match.prefix);
@@ -132,6 +148,12 @@ type Route struct {
 func Render(p Params) ([]byte, error) {
 	if p.Address == "" {
 		p.Address = "127.0.0.1"
+	}
+	if p.ForwardClientCert && p.SetClientCert {
+		return nil, errors.New("envoy: ForwardClientCert and SetClientCert are exclusive")
+	}
+	if t := p.DownstreamTLS; t != nil && (t.CertFile == "" || t.KeyFile == "" || t.ClientCAFile == "") {
+		return nil, errors.New("envoy: DownstreamTLS needs CertFile, KeyFile and ClientCAFile")
 	}
 	if p.ListenPort == 0 || p.AdminPort == 0 || p.AuthzPort == 0 || (p.UpstreamPort == 0 && !p.DirectResponse) {
 		return nil, errors.New("envoy: every port must be set")

@@ -126,6 +126,23 @@ var shippedEnvoyConfigs = []struct {
 		require.NoError(t, err)
 		return b
 	}},
+	{"template, client certificates for bound tokens", "internal/envoycfg/envoy.yaml.tmpl", func(t *testing.T) []byte {
+		dir := t.TempDir()
+		writeTestTLS(t, dir)
+		p := ports
+		p.DownstreamTLS = &envoycfg.TLS{CertFile: filepath.Join(dir, "server.pem"), KeyFile: filepath.Join(dir, "server-key.pem"),
+			ClientCAFile: filepath.Join(dir, "client-ca.pem")}
+		b, err := envoycfg.Render(p)
+		require.NoError(t, err)
+		return b
+	}},
+	{"template, behind a proxy that sets x-forwarded-client-cert", "internal/envoycfg/envoy.yaml.tmpl", func(t *testing.T) []byte {
+		p := ports
+		p.ForwardClientCert = true
+		b, err := envoycfg.Render(p)
+		require.NoError(t, err)
+		return b
+	}},
 	{"mTLS example", "deploy/mtls/envoy.yaml", func(t *testing.T) []byte {
 		b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "mtls", "envoy.yaml"))
 		require.NoError(t, err)

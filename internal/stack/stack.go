@@ -48,6 +48,12 @@ func FreePorts() (Ports, error) {
 type Options struct {
 	// Binaries.
 	Tokengate, MCPSample, Envoy string
+	// EnvoyTLS makes Envoy's listener TLS with client certificates
+	// required, sent to tokengate (include_peer_certificate).
+	EnvoyTLS *envoycfg.TLS
+	// EnvoyForwardClientCert keeps a client-sent x-forwarded-client-cert
+	// (Envoy behind a trusted proxy that sets it).
+	EnvoyForwardClientCert bool
 	// MCPSampleArgs are extra mcp-sample flags (for example
 	// --verify-assertion), given the ports.
 	MCPSampleArgs func(Ports) []string
@@ -108,6 +114,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		ListenPort: p.Envoy, AdminPort: p.EnvoyAdmin, AuthzPort: p.GRPC, UpstreamPort: p.Upstream,
 		Routes:          o.EnvoyRoutes,
 		WithRequestBody: o.EnvoyRequestBody, MaxRequestBytes: o.EnvoyMaxRequestBytes,
+		DownstreamTLS: o.EnvoyTLS, ForwardClientCert: o.EnvoyForwardClientCert,
 	}
 	if o.EnvoyForwardAuth {
 		params.AuthzHTTPPort = p.HTTP
