@@ -133,13 +133,15 @@ func startKeycloakEnv(t *testing.T) *kcEnv {
     match: {path_prefix: /kccached}
     verifiers: [kccached]
     required_scopes: [mcp:read]
-`
+` + exchangeRoute("kcx", srv, keycloak.BackendClient) + exchangeRoute("kcnox", srv, keycloak.DPoPClient)
 		},
 		envoyRoutes: []envoycfg.Route{
 			{Prefix: "/kcwrite", PrefixRewrite: "/mcp"},
 			{Prefix: "/kcops", PrefixRewrite: "/mcp"},
 			{Prefix: "/kcintro", PrefixRewrite: "/mcp"},
 			{Prefix: "/kccached", PrefixRewrite: "/mcp"},
+			{Prefix: "/kcnox", PrefixRewrite: "/mcp"},
+			{Prefix: "/kcx", PrefixRewrite: "/mcp"},
 		},
 	})
 	return &kcEnv{env: e, kc: srv}
@@ -409,6 +411,41 @@ func TestKeycloakIntrospectionRevocation(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode, body)
 }
 
+// exchangeRoute is a route whose upstream receives a token that tokengate
+// obtained from Keycloak by RFC 8693 token exchange for audience.
+func exchangeRoute(name string, srv *keycloak.Server, audience string) string {
+	return `  - name: ` + name + `
+    match: {path_prefix: /` + name + `}
+    verifiers: [kc]
+    required_scopes: [mcp:read]
+    upstream_token:
+      mode: exchange
+      audience: ` + audience + `
+      token_endpoint: ` + srv.Endpoint("token") + `
+      client_id: ` + keycloak.ExchangeClient + `
+      client_secret: ` + keycloak.ExchangeSecret + `
+`
+}
+
+// TestKeycloakTokenExchange (contract section 12, exchange mode): the
+// upstream receives a Keycloak token for the backend audience with the
+// caller's subject, never the caller's own token; an audience Keycloak does
+// not permit is answered 403 token_exchange_refused.
+func TestKeycloakTokenExchange(t *testing.T) {
+	e := startKeycloakEnv(t)
+	caller := e.token(t)
+	who := e.whoamiAt(t, "/kcx", bearer(caller))
+	claims, ok := who["authorization_claims"].(map[string]any)
+	require.True(t, ok, "whoami shows the exchanged token: %v", who)
+	assert.Contains(t, fmt.Sprint(claims["aud"]), keycloak.BackendClient, "the exchanged token's audience")
+	assert.Equal(t, jwtPayload(t, caller)["sub"], claims["sub"], "the caller's subject")
+	assert.Equal(t, e.kc.Issuer(), claims["iss"])
+
+	resp, body := e.post(t, "/kcnox", bearer(caller))
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
+	assert.Contains(t, body, "token_exchange_refused")
+}
+
 // TestKeycloakDPoPBoundToken (contract section 11): Keycloak binds a
 // client-credentials token to the client's key when the token request
 // carries a DPoP proof (dpop.bound.access.tokens); through Envoy it is
@@ -501,6 +538,13 @@ func TestKeycloakOutageAndRecovery(t *testing.T) {
 		assert.Equal(t, "5", resp.Header.Get("Retry-After"))
 		assert.Empty(t, resp.Header.Get("WWW-Authenticate"))
 		assert.JSONEq(t, `{"error":"temporarily_unavailable","error_description":"introspection_unavailable"}`, body)
+	})
+
+	t.Run("a token exchange with the provider down is 503", func(t *testing.T) {
+		resp, body := e.post(t, "/kcx", bearer(uncached))
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+		assert.Equal(t, "5", resp.Header.Get("Retry-After"))
+		assert.JSONEq(t, `{"error":"temporarily_unavailable","error_description":"token_exchange_unavailable"}`, body)
 	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
