@@ -309,7 +309,8 @@ func (p *Policy) Decide(ctx context.Context, req *Request) Decision {
 // upstreamCredential sets what the upstream receives instead of the
 // client's token.
 func (d Decision) upstreamCredential(ctx context.Context, raw string) Decision {
-	req := upstream.Request{Token: raw, Identity: d.Identity.Identity(), Expiry: d.Identity.Expiry()}
+	// The identity is built only if an assertion must be signed.
+	req := upstream.Request{Token: raw, Verified: d.Identity, Expiry: d.Identity.Expiry()}
 	var v string
 	var err error
 	if h, ok := d.Identity.TokenHash(); ok {

@@ -20,8 +20,11 @@ type Request struct {
 	// and sent nowhere but to the token endpoint (mode exchange), or back
 	// to the upstream in mode forward.
 	Token string
-	// Identity is what verification returned for Token.
+	// Identity is what verification returned for Token; when nil, Verified
+	// gives it, built only when an assertion has to be signed.
 	Identity *verify.Identity
+	// Verified is the verification result of Token (optional).
+	Verified verify.Result
 	// Expiry is the client token's exp. Zero means: read "exp" from
 	// Identity.Payload; when that has none either (static tokens), only
 	// the route's ttl bounds the assertion.
@@ -150,6 +153,9 @@ func (a *Asserter) Authorization(h TokenHash, req Request) (string, error) {
 	now := s.now()
 	if c, ok := s.cache.get(key, now); ok {
 		return c.header, nil
+	}
+	if req.Identity == nil {
+		req.Identity = req.Verified.Identity() // nil for a zero Result
 	}
 	clientExp := req.expiry()
 	jwt, exp, err := s.Sign(a.route, a.audience, a.ttl, req.Identity, clientExp)
