@@ -67,3 +67,16 @@ func IsUnavailable(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.unavailable
 }
+
+// NewError returns a sentinel error with code, for packages whose failures
+// join the verification errors (upstream credentials); unavailable marks
+// "could not decide" (503).
+func NewError(code reason.Code, unavailable bool) *Error {
+	return &Error{code: code, unavailable: unavailable}
+}
+
+// HasCode reports whether err carries a stable code of its own.
+func HasCode(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}
