@@ -117,6 +117,8 @@ routes:
 	defer s.Stop()
 
 	rel, _ := filepath.Rel(mustGetwd(), tokenPath)
+	const adminCall = `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"admin_reset","arguments":{},` +
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
 	url := s.EnvoyURL() + "/mcp"
 	fmt.Printf(`
 tokengate demo is up: Envoy %s -> tokengate (ext_authz gRPC :%d) -> mcp-sample :%d
@@ -141,15 +143,19 @@ The protected resource metadata (RFC 9728), answered by tokengate through Envoy:
 
 curl -s %s/.well-known/oauth-protected-resource/mcp
 
-Call the privileged admin_reset tool: it needs mcp:admin, which this token lacks, so the answer is the
-step-up 403 whose challenge names the scopes to ask for (scope="mcp:read mcp:admin"):
+Call the privileged admin_reset tool as an MCP 2026-07-28 client does (no session; the Mcp-Method and
+Mcp-Name headers name the operation, and tokengate checks them against the body). It needs mcp:admin,
+which this token lacks, so the answer is the step-up 403 whose challenge names the scopes to ask for
+(scope="mcp:read mcp:admin"):
 
 curl -i %s \
   -H "Authorization: Bearer $(cat %s)" \
   -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-  -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"admin_reset","arguments":{}}}'
+  -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: admin_reset' \
+  -d '%s'
 
-Mint a token with those scopes and call it again (200: the tool runs):
+Mint a token with those scopes and call it again with "Authorization: Bearer $ADMIN" (200: the tool runs
+and answers "reset"):
 
 ADMIN=$(bin/tokengate token mint --key %s --alg ES256 --kid demo-key --iss %s --aud %s --sub alice --scope "mcp:read mcp:admin")
 
@@ -161,7 +167,7 @@ Metrics: curl -s %s/metrics | grep tokengate_check_total
 
 Press Ctrl-C to stop everything.
 `, s.EnvoyURL(), ports.GRPC, ports.Upstream, cfgPath, abs, envoyBin, rel, token, url, rel, url, s.EnvoyURL(),
-		url, rel, filepath.Join(keyDir, keys.PrivateKeyFile), issuer, resource,
+		url, rel, adminCall, filepath.Join(keyDir, keys.PrivateKeyFile), issuer, resource,
 		filepath.Join(keyDir, keys.PrivateKeyFile), issuer, resource, s.TokengateHTTP())
 
 	<-ctx.Done()
