@@ -35,7 +35,12 @@ func errWrongType(claim string) error { return fmt.Errorf("claim %q has the wron
 // scope is not an RFC 6749 scope-token, or an identity claim (sub,
 // client_id, azp) could not be sent as a header value.
 func decodeClaims(payload []byte, c *Claims) error {
-	err := readClaims(payload, c)
+	return decodeClaimsInto(payload, c, new([3]NumericDate))
+}
+
+// decodeClaimsInto is decodeClaims keeping exp, nbf and iat in dates.
+func decodeClaimsInto(payload []byte, c *Claims, dates *[3]NumericDate) error {
+	err := readClaims(payload, c, dates)
 	if err == nil {
 		err = checkIdentityValues(c.Subject, c.ClientID, c.Azp)
 	}
@@ -46,7 +51,7 @@ func decodeClaims(payload []byte, c *Claims) error {
 	return nil
 }
 
-func readClaims(payload []byte, c *Claims) error {
+func readClaims(payload []byte, c *Claims, dates *[3]NumericDate) error {
 	it, err := newObjectIter(payload)
 	if err != nil {
 		return err
@@ -68,11 +73,11 @@ func readClaims(payload []byte, c *Claims) error {
 		case "aud":
 			c.Audience, err = decodeStringList(v, "aud")
 		case "exp":
-			c.Expiry, err = decodeNumericDate(v, "exp")
+			c.Expiry, err = decodeNumericDateInto(v, "exp", &dates[0])
 		case "nbf":
-			c.NotBefore, err = decodeNumericDate(v, "nbf")
+			c.NotBefore, err = decodeNumericDateInto(v, "nbf", &dates[1])
 		case "iat":
-			c.IssuedAt, err = decodeNumericDate(v, "iat")
+			c.IssuedAt, err = decodeNumericDateInto(v, "iat", &dates[2])
 		case "scope":
 			c.Scope, err = decodeScopes(v, "scope")
 		case "scp":
@@ -198,6 +203,11 @@ func decodeScopes(v []byte, claim string) (ScopeList, error) {
 
 // decodeNumericDate reads a NumericDate; null reads as nil (absent).
 func decodeNumericDate(v []byte, claim string) (*NumericDate, error) {
+	return decodeNumericDateInto(v, claim, new(NumericDate))
+}
+
+// decodeNumericDateInto is decodeNumericDate storing the date in d.
+func decodeNumericDateInto(v []byte, claim string, d *NumericDate) (*NumericDate, error) {
 	if v[0] == 'n' {
 		return nil, nil
 	}
@@ -208,7 +218,8 @@ func decodeNumericDate(v []byte, claim string) (*NumericDate, error) {
 	if !ok {
 		return nil, fmt.Errorf("claim %q is not a NumericDate", claim)
 	}
-	return &NumericDate{t}, nil
+	d.Time = t
+	return d, nil
 }
 
 // maxNumericDate bounds dates far beyond any token's lifetime (year 36812).

@@ -43,11 +43,18 @@ type Token struct {
 // fails: an opaque token is returned with JWS false, and a token that looks
 // like a JWS but does not decode remembers why, for the JWT verifiers.
 func ParseToken(raw string) *Token {
-	t := &Token{Raw: raw}
 	if strings.Count(raw, ".") != 2 {
-		return t
+		return &Token{Raw: raw}
 	}
-	compact := []byte(raw)
+	// One allocation holds the token, its claims and their dates, and one
+	// more the token's bytes and its decoded payload: a request parses one
+	// token, and every allocation on this path is paid per request.
+	st := new(parsedToken)
+	t := &st.t
+	t.Raw = raw
+	buf := make([]byte, len(raw)+base64.RawURLEncoding.DecodedLen(len(raw)))
+	compact := buf[:len(raw):len(raw)]
+	copy(compact, raw)
 	hdr, payload, sig, err := jwsbb.SplitCompact(compact)
 	if err != nil {
 		t.malformed = fmt.Errorf("%w: not a compact JWS", ErrTokenMalformed)
@@ -65,22 +72,27 @@ func ParseToken(raw string) *Token {
 	}
 	// Decode straight from the segment: DecodeString(string(payload)) would
 	// copy the payload once more.
-	t.Payload = make([]byte, base64.RawURLEncoding.DecodedLen(len(payload)))
-	n, err := base64.RawURLEncoding.Decode(t.Payload, payload)
+	dst := buf[len(raw):]
+	n, err := base64.RawURLEncoding.Decode(dst, payload)
 	if err != nil {
-		t.Payload = nil
 		t.malformed = fmt.Errorf("%w: payload is not base64url", ErrTokenMalformed)
 		return t
 	}
-	t.Payload = t.Payload[:n]
+	t.Payload = dst[:n:n]
 	t.compact = compact
-	var c Claims
-	if err := decodeClaims(t.Payload, &c); err != nil {
+	if err := decodeClaimsInto(t.Payload, &st.c, &st.dates); err != nil {
 		t.malformed = err
 		return t
 	}
-	t.Claims = &c
+	t.Claims = &st.c
 	return t
+}
+
+// parsedToken is what ParseToken allocates for a JWS-shaped token.
+type parsedToken struct {
+	t     Token
+	c     Claims
+	dates [3]NumericDate // exp, nbf, iat
 }
 
 // parseHeader decodes the protected header segment seg and reads alg,
