@@ -71,6 +71,7 @@ func main() {
 	flag.StringVar(&o.baseline, "baseline", "", "also measure this tokengate binary in the gRPC section, interleaved with -tokengate (before/after comparisons)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configurations, keys, process logs) and print its path")
 	flag.IntVar(&o.memTokens, "mem-tokens", 100000, "distinct EdDSA tokens cached for the memory measurement")
+	flag.StringVar(&tokenShape, "token-shape", "plain", "shape of the gRPC section's tokens: plain, or keycloak (about 1.2 KB, as Keycloak 26 issues them)")
 	flag.Parse()
 	var err error
 	if o.sections, err = parseSections(*only); err != nil {
@@ -507,6 +508,31 @@ func envoyVersion(bin string) string {
 
 // mintTokens mints n distinct tokens with the key in keyDir (alg, kid), in
 // parallel. Tokens of the key "fill" carry fillIssuer, the others issuer.
+// tokenShape is "plain" (the harness's small tokens) or "keycloak" (about
+// 1.2 KB: the claims a Keycloak 26 client-credentials access token carries).
+var tokenShape = "plain"
+
+// keycloakShape gives o the claims of a Keycloak service-account access
+// token (issue 13's benchmark).
+func keycloakShape(o *keys.MintOptions, i int) {
+	o.Audience = append(o.Audience, "tokengate", "account")
+	o.Subject = fmt.Sprintf("5f0c7a1e-3b2d-4c8e-9a61-%012d", i%1000)
+	o.Scope = "mcp:read profile email"
+	for k, v := range map[string]any{
+		"typ": "Bearer", "azp": "mcp-agent", "client_id": "mcp-agent", "acr": "1",
+		"sid":                fmt.Sprintf("b6a1c9f2-77e4-4d0a-8c3b-%012d", i),
+		"allowed-origins":    []string{"https://inspector.example.com", "http://localhost:6274"},
+		"realm_access":       map[string]any{"roles": []string{"default-roles-tokengate", "offline_access", "uma_authorization"}},
+		"resource_access":    map[string]any{"account": map[string]any{"roles": []string{"manage-account", "manage-account-links", "view-profile"}}},
+		"email_verified":     false,
+		"clientHost":         "127.0.0.1",
+		"clientAddress":      "127.0.0.1",
+		"preferred_username": "service-account-mcp-agent",
+	} {
+		o.Claims[k] = v
+	}
+}
+
 func mintTokens(keyDir, alg, kid, prefix string, n int) ([]string, error) {
 	iss := issuer
 	if kid == "fill" {
@@ -524,11 +550,15 @@ func mintTokens(keyDir, alg, kid, prefix string, n int) ([]string, error) {
 				if i >= n {
 					return
 				}
-				t, err := keys.Mint(keys.MintOptions{
+				o := keys.MintOptions{
 					KeyFile: filepath.Join(keyDir, keys.PrivateKeyFile), Alg: alg, Kid: kid,
 					Issuer: iss, Audience: []string{audience}, Subject: fmt.Sprintf("user-%d", i%1000),
 					Scope: "mcp:read", TTL: 2 * time.Hour, Claims: map[string]any{"jti": fmt.Sprintf("%s-%d", prefix, i)},
-				})
+				}
+				if tokenShape == "keycloak" {
+					keycloakShape(&o, i)
+				}
+				t, err := keys.Mint(o)
 				if err != nil {
 					mu.Lock()
 					firstErr = err
